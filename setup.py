@@ -15,7 +15,6 @@ PACKAGES = [
     "nnssl.planning",
     "nnssl.dataset_conversion",
     "nnssl_trainers",
-    "nnssl_trainers.discovery",
 ]
 
 setup(
@@ -30,6 +29,8 @@ setup(
         "nnssl.planning": "planning",
         "nnssl.dataset_conversion": "dataset_conversion",
     },
+    # the discovery folder is deliberately no package: nnU-Net scans it for trainer modules
+    package_data={"nnssl_trainers": ["discovery/*.py"]},
     install_requires=[
         "nnunetv2>=2.8",
         "torch>=2.1",

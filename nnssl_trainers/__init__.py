@@ -1,0 +1,6 @@
+"""nnU-Net trainers of nnssl. Point ``nnUNet_extTrainer`` at ``nnssl_ext_trainer_path``'s output to use them."""
+from nnssl_trainers.base import nnSSLTrainerBase
+from nnssl_trainers.cps import nnSSLCPSTrainer
+from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
+
+__all__ = ["nnSSLTrainerBase", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer"]
