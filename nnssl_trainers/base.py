@@ -97,9 +97,6 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             raise RuntimeError("initialize() called twice")
         if self.is_cascaded:
             raise NotImplementedError("nnssl trainers do not support cascaded configurations (3d_cascade_fullres)")
-        if self.hparams["deploy"] != "ensemble" and self.hparams["deploy"] not in self._deployable_names():
-            raise ValueError(f"hyperparameter deploy={self.hparams['deploy']!r}: expected 'ensemble' or one of "
-                             f"{self._deployable_names()}")
         self._set_batch_size_and_oversample()
         from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
         self.num_input_channels = determine_num_input_channels(self.plans_manager, self.configuration_manager,
@@ -110,6 +107,9 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.network = next(iter(self.subnetworks.values()))
         self.auxiliary_networks = {n: self._wrap(m.to(self.device), trained=False)
                                    for n, m in self.build_auxiliary_networks().items()}
+        if self.hparams["deploy"] != "ensemble" and self.hparams["deploy"] not in self.all_networks():
+            raise ValueError(f"hyperparameter deploy={self.hparams['deploy']!r}: expected 'ensemble' or one of "
+                             f"{list(self.all_networks())}")
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         self.loss = self._build_loss()
         from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
@@ -136,9 +136,6 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
 
     def all_networks(self) -> Dict[str, nn.Module]:
         return {**self.subnetworks, **self.auxiliary_networks}
-
-    def _deployable_names(self) -> List[str]:
-        return list(self.subnetworks) + list(self.auxiliary_networks) if self.subnetworks else []
 
     def deploy_module(self) -> nn.Module:
         """The unwrapped module whose state dict becomes ``checkpoint['network_weights']``."""

@@ -51,7 +51,8 @@ class SSLLocalLogger(LocalLogger):
         ax.set_ylabel("SSL loss terms / weights")
         ax2.set_ylabel("shares of voxels / samples")
         ax.legend(loc=(0, 1))
-        ax2.legend(loc=(0.5, 1))
+        if any(k.startswith(SHARE_PREFIX) for k in keys):
+            ax2.legend(loc=(0.5, 1))
         fig.tight_layout()
         path = os.path.join(output_folder, "progress.png")
         panel_path = os.path.join(output_folder, ".progress_ssl.png")

@@ -34,7 +34,7 @@ def _dataset_id(dataset_name: str) -> int:
 
 def plan(dataset: str | int, planner: str = "nnSSLPlanner", plans_name: Optional[str] = None,
          gpu_memory_target: Optional[float] = None, num_processes: int = 2, clean: bool = False,
-         verify_dataset_integrity: bool = False) -> str:
+         verify_dataset_integrity: bool = False, target_spacing: Optional[Sequence[float]] = None) -> str:
     """Fingerprint + plans; returns the plans identifier. Keeps an existing plans file unless ``clean``."""
     dataset_name = maybe_convert_to_dataset_name(dataset)
     planner_class = PLANNERS[planner]
@@ -47,6 +47,7 @@ def plan(dataset: str | int, planner: str = "nnSSLPlanner", plans_name: Optional
         return plans_name
     _, identifier = plan_experiment_dataset(_dataset_id(dataset_name), planner_class,
                                             gpu_memory_target_in_gb=gpu_memory_target,
+                                            overwrite_target_spacing=target_spacing,
                                             overwrite_plans_name=plans_name)
     return identifier
 
@@ -104,6 +105,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                         help="plans identifier to write (default: the planner's, e.g. nnSSLPlans)")
     parser.add_argument("-gpu_memory_target", type=float, default=None,
                         help="GPU memory (GB) the plans are made for (default: the planner's, 8 GB for nnSSLPlanner)")
+    parser.add_argument("--target_spacing", type=float, nargs="+", default=None,
+                        help="override the 3d_fullres target spacing (mm, in the image's axis order after "
+                             "nnU-Net's transpose), e.g. a coarser spacing for CPU-scale runs")
     parser.add_argument("-np", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--clean", action="store_true", help="recompute fingerprint and plans even if present")
     parser.add_argument("--verify_dataset_integrity", action="store_true",
@@ -123,7 +127,7 @@ def _run(args: argparse.Namespace) -> None:
         if not args.no_unlabeled:
             check_unlabeled(os.path.join(str(nnUNet_raw), dataset_name))
         plans_name = plan(d, args.pl, args.plans_name, args.gpu_memory_target, args.np, args.clean,
-                          args.verify_dataset_integrity)
+                          args.verify_dataset_integrity, args.target_spacing)
         if args.plan_only:
             continue
         stats = preprocess(d, plans_name, args.c, args.np, unlabeled=not args.no_unlabeled)
