@@ -1,10 +1,12 @@
 """Benchmark: nnssl.evaluation vs medpy.metric.binary on real label maps (single process).
 
 For every case and foreground class both compute Dice, Jaccard, HD95 and ASD without spacing
-(the SSL papers' convention): medpy with ``dc, jc, hd95, asd``, nnssl with ``case_metrics`` (one
-crop + one surface extraction per class, both directions from it). Predictions are deterministic
-perturbations of the reference (shift + dilation, plus a small false-positive blob), so that the
-distances are non-trivial. Reading files is excluded from the timings.
+(the SSL papers' convention): medpy with ``dc, jc, hd95, asd`` (distance transforms of the whole
+volume), nnssl with ``case_metrics`` (one crop + one surface extraction per class, both directed
+distance sets from it by exact KD-tree nearest-neighbour search between the two surfaces).
+Predictions are deterministic perturbations of the reference (shift + dilation, plus a small
+false-positive blob), so that the distances are non-trivial. Reading files is excluded from the
+timings.
 
 Usage: python benchmarks/bench_evaluate.py [--data PATH] [--cases N]
 """

@@ -1,4 +1,5 @@
-"""Tests of nnssl.evaluation.metrics: hand-worked values, empty-mask rules, crop exactness, medpy."""
+"""Tests of nnssl.evaluation.metrics: hand-worked values, empty-mask rules, crop exactness, KD-tree
+distances vs an EDT reference, medpy."""
 from __future__ import annotations
 
 import math
@@ -95,7 +96,8 @@ def test_one_empty(pred_empty):
 
 # --- surface definition and crop exactness -------------------------------------------------------
 def _naive_directed(a: np.ndarray, b: np.ndarray, spacing=None) -> np.ndarray:
-    """Definition on the full array (no crop): border = M xor erode(M), EDT of ~border(B)."""
+    """EDT reference on the full array (no crop; medpy's method): border = M xor erode(M), then
+    ``distance_transform_edt(~border(B), sampling=spacing)`` read at the voxels of border(A)."""
     st = generate_binary_structure(a.ndim, 1)
     sa = a ^ binary_erosion(a, st, iterations=1, border_value=0)
     sb = b ^ binary_erosion(b, st, iterations=1, border_value=0)
@@ -146,6 +148,46 @@ def test_crop_exact_random():
         if a.any() and b.any():
             np.testing.assert_allclose(surface_distances(a, b, (2.0, 1.0, 0.5)),
                                        _naive_directed(a, b, (2.0, 1.0, 0.5)))
+
+
+def test_kdtree_equals_edt_reference_random_anisotropic():
+    # The module computes d(A->B) by a KD-tree nearest-neighbour search on index * spacing; it must
+    # give the EDT's values, in the same (C) order: bit-identical on the unit grid, to rounding
+    # with an anisotropic spacing. Smooth blobs (large surfaces, mostly small distances) and
+    # sparse noise (scattered voxels, large distances, many ties) in 1D, 2D and 3D.
+    rng = np.random.default_rng(4)
+    n = 0
+    for shape, spacing in [((60,), (0.3,)), ((31, 27), (2.0, 0.35)),
+                           ((18, 22, 15), (3.0, 0.7, 1.3)), ((16, 20, 24), (0.45, 2.25, 1.0))]:
+        for kind in ("blobs", "noise"):
+            for _ in range(3):
+                if kind == "blobs":
+                    a, b = _blobs(rng, shape)
+                else:
+                    a, b = rng.random(shape) > 0.95, rng.random(shape) > 0.9
+                if not (a.any() and b.any()):
+                    continue
+                ref_pr, ref_rp = _naive_directed(a, b, spacing), _naive_directed(b, a, spacing)
+                d_pr, d_rp = symmetric_surface_distances(a, b, spacing)
+                assert d_pr.shape == ref_pr.shape and d_rp.shape == ref_rp.shape
+                np.testing.assert_allclose(d_pr, ref_pr, rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(d_rp, ref_rp, rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(surface_distances(a, b, spacing), ref_pr,
+                                           rtol=1e-12, atol=1e-12)
+                unit_pr, unit_rp = _naive_directed(a, b), _naive_directed(b, a)
+                np.testing.assert_array_equal(surface_distances(a, b), unit_pr)
+                np.testing.assert_array_equal(surface_distances(b, a), unit_rp)
+                # HD95 / ASD from the EDT reference sets, via the public functions and case_metrics
+                hd_ref = np.percentile(np.concatenate([ref_pr, ref_rp]), 95)
+                assert hd95(a, b, spacing) == pytest.approx(hd_ref, rel=1e-12, abs=1e-12)
+                assert asd(a, b, spacing) == pytest.approx(ref_pr.mean(), rel=1e-12, abs=1e-12)
+                out = case_metrics(a.astype(np.int16), b.astype(np.int16), [1], spacing)[1]
+                assert out["hd95_mm"] == pytest.approx(hd_ref, rel=1e-12, abs=1e-12)
+                assert out["asd_mm"] == pytest.approx(ref_pr.mean(), rel=1e-12, abs=1e-12)
+                assert out["hd95_vox"] == np.percentile(np.concatenate([unit_pr, unit_rp]), 95)
+                assert out["asd_vox"] == unit_pr.mean()
+                n += 1
+    assert n >= 18
 
 
 # --- case_metrics --------------------------------------------------------------------------------

@@ -3,26 +3,38 @@
 Conventions follow ``medpy.metric.binary`` (what UA-MT, MC-Net, BCP, ... report), reimplemented
 from the definitions:
 
-* surface (border) of a mask M: ``S(M) = M \\ erode(M)`` with the 1-connected cross structuring
-  element (``generate_binary_structure(ndim, 1)``), one iteration, voxels outside the array
-  counted as background (``border_value=0``);
+* surface (border) of a mask M: ``S(M) = M \\ erode(M)`` (= ``M xor erode(M)``) with the
+  1-connected cross structuring element (``generate_binary_structure(ndim, 1)``), one iteration,
+  voxels outside the array counted as background (``border_value=0``);
 * directed surface distances ``d(A->B) = { min_{y in S(B)} ||(x - y) * spacing||_2 : x in S(A) }``,
-  computed with ``scipy.ndimage.distance_transform_edt(~S(B), sampling=spacing)``;
+  one value per voxel of S(A) in C (row-major) order;
 * ``HD95 = percentile_95( d(P->R) ∪ d(R->P) )`` (numpy's linear interpolation);
 * ``ASD = mean( d(P->R) )``, one-directional, exactly as ``medpy.metric.binary.asd``.
+
+Method: medpy evaluates d(A->B) with a Euclidean distance transform of ``~S(B)`` over the whole
+volume (twice per HD95, once more per ASD). Here the distances are an exact nearest-neighbour
+search between the two surface point sets instead: the voxels of S(A) and S(B) become physical
+coordinates ``index * spacing``, a ``scipy.spatial.cKDTree`` is built on each set, and every point
+of the other set is queried with ``k=1`` (exact, ``eps=0``; ``workers=1`` since cases are already
+evaluated in parallel by ``nnssl_evaluate``'s process pool). Both directions come from one surface
+extraction. The cost scales with the number of surface voxels (typically O(n log n)) rather than
+with the volume, and the result is the same minimum Euclidean distance the distance transform
+gives: bit-identical on a unit grid (integer coordinates, exact squared sums), and equal up to
+floating-point rounding of ``index * spacing`` (a few 1e-15 relative) with a non-unit spacing.
 
 Empty masks: both empty -> Dice = Jaccard = 1, HD95 = ASD = 0; exactly one empty -> Dice =
 Jaccard = 0, HD95 = ASD = NaN (undefined; ``case_metrics`` flags it).
 
-Speed: every distance computation first crops both masks to the bounding box of their union,
-so erosion and distance transform cost O(box) instead of O(volume).
+Speed: before surface extraction both masks are cropped to the bounding box of their union (padded
+by one voxel), so the erosion costs O(box) instead of O(volume); the KD-trees only ever see the
+surface voxels.
 """
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
+from scipy.spatial import cKDTree
 
 Spacing = float | Sequence[float] | None
 
@@ -65,9 +77,10 @@ def _crop_to_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
       clamped at the array edge, and there the full array's erosion sees ``border_value=0`` just
       like the cropped one. So S(M) restricted to the box is identical, and S(M) is empty
       outside the box (no foreground there).
-    * distances: the EDT of ~S(B) gives the distance to the nearest S(B) voxel; all of S(B) lies
-      in the box and Euclidean distances are translation invariant, so values at S(A) voxels do
-      not change. (Background outside the box is never a zero of ~S(B), so it cannot matter.)
+    * distances: all of S(A) and S(B) lie in the box, and the crop shifts both point sets by the
+      same offset; Euclidean distances are translation invariant, so the nearest-neighbour
+      distances do not change (exactly on a unit grid; with a spacing the box-local coordinates
+      only change the last-bit rounding of ``index * spacing``, and are the smaller numbers).
     """
     union = a | b
     box = []
@@ -107,16 +120,45 @@ def _surfaces(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _surface(a), _surface(b)
 
 
+def _points(surf: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """Physical coordinates ``index * spacing`` of the voxels of ``surf``, shape (n, ndim), in C
+    (row-major) order, i.e. the order of ``surf[mask]`` / medpy's ``dt[surface]``."""
+    pts = np.argwhere(surf).astype(np.float64)
+    sp = _spacing(spacing, surf.ndim)
+    if sp is not None:
+        pts *= np.asarray(sp)
+    return pts
+
+
+def _nearest(query: np.ndarray, tree: cKDTree) -> np.ndarray:
+    """Exact Euclidean distance from each row of ``query`` to its nearest point in ``tree``."""
+    return tree.query(query, k=1, workers=1)[0]
+
+
+def _tree(points: np.ndarray) -> cKDTree:
+    """KD-tree of one surface point set (sliding-midpoint splits: faster to build and to query on
+    voxel grids than median splits; the query stays exact either way)."""
+    return cKDTree(points, balanced_tree=False)
+
+
+def _directed_pair(surf_a: np.ndarray, surf_b: np.ndarray, spacing: Spacing
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(d(A->B), d(B->A)) at the voxels of S(A) resp. S(B): one KD-tree per surface, each queried
+    with the other surface's points (k=1)."""
+    pts_a, pts_b = _points(surf_a, spacing), _points(surf_b, spacing)
+    return _nearest(pts_a, _tree(pts_b)), _nearest(pts_b, _tree(pts_a))
+
+
 def _directed(surf_a: np.ndarray, surf_b: np.ndarray, spacing: Spacing) -> np.ndarray:
-    """d(A->B) at the voxels of S(A), shape (|S(A)|,)."""
-    dt = distance_transform_edt(~surf_b, sampling=_spacing(spacing, surf_b.ndim))
-    return dt[surf_a]
+    """d(A->B) at the voxels of S(A), shape (|S(A)|,): KD-tree on S(B), queried with S(A)."""
+    return _nearest(_points(surf_a, spacing), _tree(_points(surf_b, spacing)))
 
 
 def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Spacing = None) -> np.ndarray:
     """Directed surface distances d(A->B), shape (|S(A)|,); both masks must be non-empty.
 
-    d(A->B)_x = min_{y in S(B)} ||(x - y) * spacing||_2 for every surface voxel x in S(A).
+    d(A->B)_x = min_{y in S(B)} ||(x - y) * spacing||_2 for every surface voxel x in S(A)
+    (C order), by an exact KD-tree nearest-neighbour search.
     """
     surf_a, surf_b = _surfaces(a, b)
     return _directed(surf_a, surf_b, spacing)
@@ -124,9 +166,8 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Spacing = None) -> 
 
 def symmetric_surface_distances(pred: np.ndarray, ref: np.ndarray, spacing: Spacing = None
                                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(d(P->R), d(R->P)) from a single crop and surface extraction (two EDTs)."""
-    surf_p, surf_r = _surfaces(pred, ref)
-    return _directed(surf_p, surf_r, spacing), _directed(surf_r, surf_p, spacing)
+    """(d(P->R), d(R->P)) from a single crop and surface extraction (two KD-tree searches)."""
+    return _directed_pair(*_surfaces(pred, ref), spacing)
 
 
 def _hd95_asd(d_pr: np.ndarray, d_rp: np.ndarray) -> tuple[float, float]:
@@ -157,7 +198,8 @@ def asd(pred: np.ndarray, ref: np.ndarray, spacing: Spacing = None) -> float:
 
 
 def _label_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float | bool]:
-    """All metrics of one binary pair; surfaces are extracted once for voxel and mm distances."""
+    """All metrics of one binary pair; surfaces are extracted once for voxel and mm distances
+    (the KD-trees are rebuilt for mm, as the coordinates scale per axis)."""
     out: dict[str, float | bool] = {"dice": dice(pred, ref), "jaccard": jaccard(pred, ref)}
     p_empty, r_empty = not pred.any(), not ref.any()
     if p_empty or r_empty:
@@ -165,10 +207,10 @@ def _label_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[
         out.update(hd95_vox=d, asd_vox=d, hd95_mm=d, asd_mm=d)
     else:
         surf_p, surf_r = _surfaces(pred, ref)
-        vox = _hd95_asd(_directed(surf_p, surf_r, None), _directed(surf_r, surf_p, None))
+        vox = _hd95_asd(*_directed_pair(surf_p, surf_r, None))
         sp = _spacing(spacing, pred.ndim)
         mm = vox if sp is None or all(s == 1.0 for s in sp) else _hd95_asd(
-            _directed(surf_p, surf_r, sp), _directed(surf_r, surf_p, sp))
+            *_directed_pair(surf_p, surf_r, sp))
         out.update(hd95_vox=vox[0], asd_vox=vox[1], hd95_mm=mm[0], asd_mm=mm[1])
     out.update(pred_empty=bool(p_empty), ref_empty=bool(r_empty),
                distance_undefined=bool(p_empty != r_empty))
