@@ -6,11 +6,19 @@ Real data comes from ``$NNSSL_DATA`` (default: ``../shared/data`` beside the rep
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+import json
 
 import pytest
 
+from realdata import HIPPO_DATASET, TINY_HPARAMS, TINY_PLANS, TINY_PLANS_ARGS, Workspace, make_msd_subset
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# console scripts of the interpreter running the tests come first (a venv need not be activated)
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
 def data_root() -> Path:
@@ -42,3 +50,17 @@ def nnunet_env(tmp_path, monkeypatch) -> dict[str, Path]:
         p.mkdir()
         monkeypatch.setenv(k, str(p))
     return paths
+
+
+@pytest.fixture(scope="session")
+def hippo_ws(hippocampus_dir, tmp_path_factory) -> Workspace:
+    """12 real Hippocampus cases through the real CLIs: 5 labeled, 5 unlabeled, 2 test (seed 0);
+    planned and preprocessed (nnSSLPlans) plus a tiny-network plans file (TINY_PLANS)."""
+    ws = Workspace(tmp_path_factory.mktemp("hippo"))
+    make_msd_subset(hippocampus_dir, ws.root / "Task04_Hippocampus", 12)
+    ws.run("nnssl_convert_msd", "-i", str(ws.root / "Task04_Hippocampus"), "-d", "501", "--labeled", "5",
+           "--test", "2", "--seed", "0")
+    ws.run("nnssl_plan_and_preprocess", "-d", "501", "-np", "2")
+    ws.run("nnssl_derive_plans", "-d", "501", "-o", TINY_PLANS, *TINY_PLANS_ARGS, "--hparams",
+           json.dumps(TINY_HPARAMS))
+    return ws

@@ -17,6 +17,7 @@ from nnssl.data.raw import get_unlabeled_cases, load_split
 from nnssl.data.validation import validate_unlabeled
 from nnssl.dataset_conversion import la, msd
 from nnssl.dataset_conversion.common import ConversionError, read_id_list
+from realdata import make_la_subset, make_msd_subset, write_msd_json
 
 HIPPO_FLOAT_LABEL = "hippocampus_243"  # stored as float32 in the distributed data
 
@@ -59,39 +60,21 @@ def no_partial_folders(root: Path) -> bool:
     return not [p for p in root.iterdir() if p.name.startswith(".")]
 
 
-def write_msd_json(task: Path, ids: list[str], modality: dict, labels: dict, test: list[str] = (),
-                   name: str = "Synthetic") -> None:
-    (task / "dataset.json").write_text(json.dumps({
-        "name": name, "description": "test", "modality": modality, "labels": labels,
-        "numTraining": len(ids), "numTest": len(test),
-        "training": [{"image": f"./imagesTr/{i}.nii.gz", "label": f"./labelsTr/{i}.nii.gz"} for i in ids],
-        "test": [f"./imagesTs/{i}.nii.gz" for i in test]}))
-
-
 @pytest.fixture
 def msd_subset(hippocampus_dir, tmp_path) -> Path:
     """MSD-layout copy of 8 real Hippocampus cases (incl. one float label)."""
     ids = sorted(Path(t["image"]).name[:-7] for t in json.loads((hippocampus_dir / "dataset.json").read_text())
                  ["training"])[:7] + [HIPPO_FLOAT_LABEL]
     task = tmp_path / "Task04_Hippocampus"
-    for sub in ("imagesTr", "labelsTr"):
-        (task / sub).mkdir(parents=True)
-        for i in ids:
-            shutil.copy(hippocampus_dir / sub / f"{i}.nii.gz", task / sub)
-    write_msd_json(task, ids, {"0": "MRI"}, {"0": "background", "1": "Anterior", "2": "Posterior"},
-                   name="Hippocampus")
+    make_msd_subset(hippocampus_dir, task, len(ids), ids)
     return task
 
 
 @pytest.fixture
 def la_subset(la_dir, tmp_path) -> Path:
     """UA-MT-layout copy of 4 real LA cases with a 4-line train.list."""
-    ids = read_id_list(la_dir / "train.list")[:4]
-    root = tmp_path / "LA"
-    for i in ids:
-        shutil.copytree(la_dir / la.CASE_FOLDER / i, root / la.CASE_FOLDER / i)
-    (root / "train.list").write_text("\n".join(ids) + "\n")
-    return root
+    make_la_subset(la_dir, tmp_path / "LA", 4)
+    return tmp_path / "LA"
 
 
 def make_synthetic_task(task: Path, n: int = 4, channels: int = 2, label_fn=None, test: int = 0) -> list[str]:
