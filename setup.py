@@ -12,6 +12,7 @@ PACKAGES = [
     "nnssl.data",
     "nnssl.evaluation",
     "nnssl.losses",
+    "nnssl.pseudo_labels",
     "nnssl.planning",
     "nnssl.dataset_conversion",
     "nnssl_trainers",

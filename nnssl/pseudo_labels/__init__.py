@@ -1,0 +1,17 @@
+"""Fixed and dynamic pseudo-labels (METHODS.md B) as small pure tensor functions (2D and 3D)."""
+from nnssl.pseudo_labels.cutmix import box_mask, box_sides, cutmix, default_partner, random_box
+from nnssl.pseudo_labels.shifted_crops import (
+    com_fusion,
+    fixed_crop,
+    map_to_fixed,
+    region_size,
+    shift_offsets,
+    shifted_crops,
+    temporary_label,
+)
+
+__all__ = [
+    "box_mask", "box_sides", "cutmix", "default_partner", "random_box",
+    "com_fusion", "fixed_crop", "map_to_fixed", "region_size", "shift_offsets", "shifted_crops",
+    "temporary_label",
+]
