@@ -1,6 +1,9 @@
 """nnU-Net trainers of nnssl. Point ``nnUNet_extTrainer`` at ``nnssl_ext_trainer_path``'s output to use them."""
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.cps import nnSSLCPSTrainer
+from nnssl_trainers.dual import nnSSLDualTrainer
+from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer, nnSSLFixedDynamicTrainerHetero
 from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
 
-__all__ = ["nnSSLTrainerBase", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer"]
+__all__ = ["nnSSLTrainerBase", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
+           "nnSSLFixedDynamicTrainerHetero"]

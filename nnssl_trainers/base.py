@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
+from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
@@ -180,10 +181,19 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.dataloader_unlabeled = self._build_unlabeled_augmenter()
         return dl_train, dl_val
 
+    def unlabeled_patch_size(self) -> List[int]:
+        """Size of the unlabeled patches after augmentation (default: the plans' patch size)."""
+        return list(self.configuration_manager.patch_size)
+
     def _build_unlabeled_augmenter(self):
         rotation, dummy_2d, initial_patch_size, mirror_axes = \
             self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
-        patch_size = self.configuration_manager.patch_size
+        patch_size = self.unlabeled_patch_size()
+        if list(patch_size) != list(self.configuration_manager.patch_size):
+            initial_patch_size = get_patch_size(patch_size[-len(patch_size):], rotation, rotation, rotation,
+                                                (0.85, 1.25))  # as nnU-Net derives it for its own patch
+            if dummy_2d:
+                initial_patch_size[0] = patch_size[0]
         transforms = self.get_training_transforms(
             patch_size, rotation, None, mirror_axes, dummy_2d,
             use_mask_for_norm=self.configuration_manager.use_mask_for_norm, is_cascaded=False,

@@ -1,4 +1,4 @@
-"""Loss terms of method A (dual network, uncertainty-guided; /work/shared/METHODS.md section A).
+"""Loss terms of method A (dual network, uncertainty-guided; METHODS.md section A).
 
 One import point for nnSSLDualTrainer; the terms live in modules split by concept:
 

@@ -1,5 +1,5 @@
 """Method A (dual network): consistency regularisation (Eq 4-6) and entropy-filtered
-supervision (Eq 9-11). See /work/shared/METHODS.md section A, items 2 and 4.
+supervision (Eq 9-11). See METHODS.md (shared/ beside the repository) section A, items 2 and 4.
 
 Cross pseudo supervision (Eq 7-8) is ``nnssl.losses.pseudo_label.cross_pseudo_supervision``.
 """

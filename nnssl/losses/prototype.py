@@ -1,5 +1,5 @@
 """Method A (dual network): prototype-guided contrastive learning (Eq 16-20).
-See /work/shared/METHODS.md section A, item 6.
+See METHODS.md (shared/ beside the repository) section A, item 6.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Method A (dual network): uncertainty-rectified pseudo supervision (Eq 13-15).
-See /work/shared/METHODS.md section A, item 5.
+See METHODS.md (shared/ beside the repository) section A, item 5.
 """
 from __future__ import annotations
 

@@ -1,0 +1,82 @@
+"""In-process training steps of the method trainers on real Hippocampus patches (tiny network)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from nnunetv2.run.run_training import get_trainer_from_args
+
+from realdata import TINY_PLANS
+from nnssl_trainers.wrapping import unwrap
+
+DUAL_TERMS = {"use_cce": ("loss_cps", "loss_efs", "frac_efs_kept"), "use_cr": ("loss_cr", "frac_cr_mask"),
+              "use_ue": ("loss_ue_a", "loss_ue_b"), "use_pgl": ("loss_pgl_a", "loss_pgl_b", "reliable_voxels_c0")}
+
+
+def make_trainer(ws, monkeypatch, name: str, fold: int, **hparams):
+    """An initialised trainer with loaders; ramp fixed at 1 so the total loss is comparable across steps."""
+    for k, v in ws.env.items():
+        if k.startswith("nnUNet") or k == "OMP_NUM_THREADS":
+            monkeypatch.setenv(k, v)
+    monkeypatch.setenv("nnssl_hparams", json.dumps({"rampup_fraction": 0.0, **hparams}))
+    torch.manual_seed(0)
+    np.random.seed(0)
+    trainer = get_trainer_from_args("501", "3d_fullres", fold, name, TINY_PLANS, False, torch.device("cpu"))
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    return trainer
+
+
+def fixed_batch_losses(trainer, steps: int) -> list:
+    """Train ``steps`` steps on one fixed labeled + unlabeled batch; return the logged dicts."""
+    batch = next(trainer.dataloader_train)
+    unlabeled = trainer.next_unlabeled()
+    trainer.next_unlabeled = lambda: unlabeled
+    return [trainer.train_step(batch) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("name", ["nnSSLDualTrainer", "nnSSLFixedDynamicTrainer"])
+def test_steps_reduce_loss_and_every_term_is_finite(hippo_ws, monkeypatch, name):
+    trainer = make_trainer(hippo_ws, monkeypatch, name, fold=2)
+    logs = fixed_batch_losses(trainer, 8)
+    for key in logs[0]:
+        assert all(np.isfinite(np.asarray(log[key], dtype=float)).all() for log in logs), key
+    totals = [float(log["loss"]) for log in logs]
+    assert min(totals[-3:]) < totals[0], totals
+    expected = {"nnSSLDualTrainer": {"loss_sup_a", "loss_sup_b", *sum(DUAL_TERMS.values(), ())},
+                "nnSSLFixedDynamicTrainer": {"loss_fix_a", "loss_dyn_a", "loss_fix_b", "loss_dyn_b",
+                                             "frac_dynamic_differs"}}[name]
+    assert expected <= set(logs[0])
+
+
+@pytest.mark.parametrize("switch", sorted(DUAL_TERMS))
+def test_dual_switch_removes_its_term(hippo_ws, monkeypatch, switch):
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, **{switch: False})
+    log = fixed_batch_losses(trainer, 1)[0]
+    assert np.isfinite(float(log["loss"]))
+    assert not set(DUAL_TERMS[switch]) & set(log)
+    others = [k for s, keys in DUAL_TERMS.items() if s != switch for k in keys]
+    assert set(others) <= set(log)
+
+
+def test_dual_subnets_are_heterogeneous(hippo_ws, monkeypatch):
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3)
+    kinds = {n: type(unwrap(m)).__name__ for n, m in trainer.subnetworks.items()}
+    assert kinds == {"net_a": "PlainConvUNet", "net_b": "ResidualEncoderUNet"}
+
+
+def test_fixed_dynamic_both_directions_update_both_subnets(hippo_ws, monkeypatch):
+    """With the supervised loss removed, net_a can only learn from direction (b) (SN2's labels on the original
+    images) and net_b only from direction (c) (SN1's labels on the CutMix images): both must get gradients."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLFixedDynamicTrainer", fold=2)
+    trainer.loss = lambda output, target: output[0].sum() * 0.0
+    batch = next(trainer.dataloader_train)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    losses = trainer.compute_losses(batch["data"], batch["target"], trainer.next_unlabeled())
+    losses["loss"].backward()
+    for name, net in trainer.subnetworks.items():
+        grads = [p.grad.abs().sum() for p in net.parameters() if p.grad is not None]
+        assert grads and float(sum(grads)) > 0, name
+    assert 0.0 <= float(losses["frac_dynamic_differs"]) <= 1.0
