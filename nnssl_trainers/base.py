@@ -151,7 +151,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
 
     def set_deep_supervision_enabled(self, enabled: bool):
         for net in self.all_networks().values():
-            unwrap(net).decoder.deep_supervision = enabled
+            if hasattr(unwrap(net), "decoder"):  # U-Nets; e.g. a quality predictor has none
+                unwrap(net).decoder.deep_supervision = enabled
 
     @contextmanager
     def _deployed(self):

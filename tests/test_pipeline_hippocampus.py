@@ -73,25 +73,36 @@ def test_bad_unlabeled_image_stops_planning_and_keeps_outputs(ws):
     assert sentinel.read_text() == "{}" and sorted(p.name for p in sentinel.parent.iterdir()) == ["nnSSLPlans.json"]
 
 
-def test_cps_train_predict_evaluate(ws):
-    ws.run("nnUNetv2_train", "501", "3d_fullres", "0", "-tr", "nnSSLCPSTrainer", "-p", PLANS, "-device", "cpu")
-    folder = _trained_folder(ws, "nnSSLCPSTrainer")
+#: two-network trainers: a logged term that proves the method ran
+TWO_NETWORK_TRAINERS = {"nnSSLCPSTrainer": "loss_cps", "nnSSLDualTrainer": "loss_efs",
+                        "nnSSLFixedDynamicTrainer": "loss_dyn_a"}
+
+
+@pytest.mark.parametrize("trainer", sorted(TWO_NETWORK_TRAINERS))
+def test_two_network_trainer_train_predict_evaluate(ws, trainer):
+    ws.run("nnUNetv2_train", "501", "3d_fullres", "0", "-tr", trainer, "-p", PLANS, "-device", "cpu")
+    folder = _trained_folder(ws, trainer)
     ckpt = torch.load(f"{folder}/checkpoint_final.pth", map_location="cpu", weights_only=False)
     assert set(ckpt["nnssl"]["networks"]) == {"net_a", "net_b"}
     assert ckpt["nnssl"]["iteration"] == 2 * 3 and ckpt["current_epoch"] == 2
     assert "member_weights" in ckpt["network_weights"]
     assert any(k.startswith("members.net_b.") for k in ckpt["network_weights"])
     log = ckpt["logging"]
-    assert len(log["loss_cps"]) == 2 and np.isfinite(log["loss_cps"]).all() and len(log["ramp"]) == 2
+    term = TWO_NETWORK_TRAINERS[trainer]
+    assert len(log[term]) == 2 and np.isfinite(log[term]).all() and len(log["ramp"]) == 2
     hp = json.loads(open(f"{folder}/nnssl_hparams.json").read())["hparams"]
-    assert hp["num_iterations_per_epoch"] == 3 and hp["cps_weight"] == 1.0
-    # the two networks were initialised differently and both trained
-    a, b = (ckpt["nnssl"]["networks"][n]["encoder.stages.0.0.convs.0.conv.weight"] for n in ("net_a", "net_b"))
-    assert not torch.equal(a, b)
+    assert hp["num_iterations_per_epoch"] == 3
+    nets = ckpt["nnssl"]["networks"]
+    if trainer == "nnSSLDualTrainer":  # heterogeneous: a plain and a residual encoder
+        assert any(k.startswith("encoder.stem") for k in nets["net_b"])
+        assert not any(k.startswith("encoder.stem") for k in nets["net_a"])
+    else:  # same architecture, initialised differently
+        w = "encoder.stages.0.0.convs.0.conv.weight"
+        assert not torch.equal(nets["net_a"][w], nets["net_b"][w])
 
-    pred = ws.root / "pred_cps"
+    pred = ws.root / f"pred_{trainer}"
     ws.run("nnUNetv2_predict", "-i", str(ws.raw / DATASET / "imagesTs"), "-o", str(pred), "-d", "501", "-c",
-           "3d_fullres", "-f", "0", "-tr", "nnSSLCPSTrainer", "-p", PLANS, "-device", "cpu", "--disable_tta",
+           "3d_fullres", "-f", "0", "-tr", trainer, "-p", PLANS, "-device", "cpu", "--disable_tta",
            "-npp", "1", "-nps", "1")
     test_ids = json.loads((ws.raw / DATASET / "nnssl_split.json").read_text())["test"]
     assert sorted(p.name for p in pred.glob("*.nii.gz")) == sorted(f"{i}.nii.gz" for i in test_ids)

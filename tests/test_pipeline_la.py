@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 import torch
 
@@ -13,8 +14,10 @@ from realdata import TINY_HPARAMS, TINY_PLANS, TINY_PLANS_ARGS, Workspace, make_
 DATASET = "Dataset511_LA"
 
 
-def test_la_convert_plan_train_predict_evaluate(la_dir, tmp_path):
-    ws = Workspace(tmp_path)
+@pytest.fixture(scope="module")
+def ws(la_dir, tmp_path_factory) -> Workspace:
+    """4 real LA cases: 2 labeled, 1 unlabeled, 1 test; planned at 1.25 mm with a tiny plans file."""
+    ws = Workspace(tmp_path_factory.mktemp("la"))
     ids = make_la_subset(la_dir, ws.root / "LA", 4)
     ws.run("nnssl_convert_la", "-i", str(ws.root / "LA"), "-d", "511", "--labeled", "2", "--test", "1")
     raw = ws.raw / DATASET
@@ -28,16 +31,22 @@ def test_la_convert_plan_train_predict_evaluate(la_dir, tmp_path):
     assert len(list((ws.pre / DATASET / "nnSSLPlans_3d_fullres_unlabeled").glob("*.pkl"))) == 1
     ws.run("nnssl_derive_plans", "-d", "511", "-o", TINY_PLANS, *TINY_PLANS_ARGS, "--hparams",
            json.dumps(dict(TINY_HPARAMS, num_epochs=1)))
+    ws.ids = ids
+    return ws
 
-    ws.run("nnUNetv2_train", "511", "3d_fullres", "all", "-tr", "nnSSLCPSTrainer", "-p", TINY_PLANS, "-device", "cpu")
-    folder = ws.res / DATASET / f"nnSSLCPSTrainer__{TINY_PLANS}__3d_fullres" / "fold_all"
+
+@pytest.mark.parametrize("trainer", ["nnSSLCPSTrainer", "nnSSLDualTrainer", "nnSSLFixedDynamicTrainer"])
+def test_la_train_predict_evaluate(ws, trainer):
+    ids, raw = ws.ids, ws.raw / DATASET
+    ws.run("nnUNetv2_train", "511", "3d_fullres", "all", "-tr", trainer, "-p", TINY_PLANS, "-device", "cpu")
+    folder = ws.res / DATASET / f"{trainer}__{TINY_PLANS}__3d_fullres" / "fold_all"
     ckpt = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=False)
-    assert ckpt["nnssl"]["iteration"] == 3 and np.isfinite(ckpt["logging"]["loss_cps"]).all()
+    assert ckpt["nnssl"]["iteration"] == 3 and np.isfinite(ckpt["logging"]["train_losses"]).all()
     assert (folder / "validation" / "summary.json").is_file()
 
-    pred = ws.root / "pred"
+    pred = ws.root / f"pred_{trainer}"
     ws.run("nnUNetv2_predict", "-i", str(raw / "imagesTs"), "-o", str(pred), "-d", "511", "-c", "3d_fullres", "-f",
-           "all", "-tr", "nnSSLCPSTrainer", "-p", TINY_PLANS, "-device", "cpu", "--disable_tta", "-npp", "1",
+           "all", "-tr", trainer, "-p", TINY_PLANS, "-device", "cpu", "--disable_tta", "-npp", "1",
            "-nps", "1")
     seg = sitk.ReadImage(str(pred / f"{ids[3]}.nii.gz"))
     ref = sitk.ReadImage(str(raw / "labelsTs" / f"{ids[3]}.nii.gz"))
