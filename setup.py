@@ -13,6 +13,7 @@ PACKAGES = [
     "nnssl.evaluation",
     "nnssl.losses",
     "nnssl.pseudo_labels",
+    "nnssl.quality",
     "nnssl.planning",
     "nnssl.dataset_conversion",
     "nnssl_trainers",
@@ -58,6 +59,7 @@ setup(
             "nnssl_train=nnssl.cli.train:main",
             "nnssl_ext_trainer_path=nnssl.cli.discovery:main",
             "nnssl_evaluate=nnssl.evaluation.evaluate:main",
+            "nnssl_train_quality_predictor=nnssl.quality.train:main",
         ]
     },
 )
