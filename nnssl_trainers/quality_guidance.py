@@ -87,6 +87,8 @@ class QualityGuidanceMixin:
         self._qg_seen, self._qg_weights = [], []
         losses = super().compute_losses(data, target, unlabeled)
         predictor = self.auxiliary_networks["quality"]
+        if self.qg_online:  # before QAR builds a graph through the predictor's weights
+            losses["loss_quality_online"] = self._train_predictor_online(target)
         if self.qg_active() and self._qg_seen:
             with torch.no_grad():
                 quality = torch.stack([predictor(x, torch.softmax(z.detach().float(), 1)).mean()
@@ -99,8 +101,6 @@ class QualityGuidanceMixin:
                 losses["loss_qar"] = qar.detach()
             if self._qg_weights:
                 losses["plqw_weight_std"] = torch.cat(self._qg_weights).std(unbiased=False)
-        if self.qg_online:
-            losses["loss_quality_online"] = self._train_predictor_online(target)
         return losses
 
     def _train_predictor_online(self, target) -> torch.Tensor:
