@@ -30,13 +30,11 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO / "tests"))
-    from realdata import make_msd_subset  # noqa: E402
+    from realdata import make_msd_subset, nnunet_folders  # noqa: E402
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            (tmp / k).mkdir()
-            os.environ[k] = str(tmp / k)
+        os.environ.update({k: str(v) for k, v in nnunet_folders(tmp).items()})
         make_msd_subset(Path(args.data) / "Hippocampus", tmp / "msd", 2 * args.cases)
         subprocess.run(["nnssl_convert_msd", "-i", str(tmp / "msd"), "-d", "599", "--labeled", str(args.cases),
                         "-np", str(args.np)], check=True, capture_output=True)

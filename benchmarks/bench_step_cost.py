@@ -8,6 +8,8 @@ fixed labeled + unlabeled batch (data loading excluded):
           loss on the labeled part, backward, gradient clipping, SGD step; auxiliary networks
           (Mean Teacher's teacher): one no-grad forward on the unlabeled patch
   ratio = step / bare (the cost of the SSL logic), and step / nnUNetTrainer's own train_step.
+_QG variants use a predictor file (random weights: same cost as a trained one) and are also reported
+relative to their base trainer's step.
 For nnSSLFixedDynamicTrainer the no-grad pseudo-label forwards (fixed crop of SN2, 4 shifted crops of
 each subnet) belong to the method; their time is measured separately and reported with the ratio
 without them.
@@ -28,7 +30,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINERS = ["nnSSLMeanTeacherTrainer", "nnSSLCPSTrainer", "nnSSLDualTrainer", "nnSSLFixedDynamicTrainer"]
+TRAINERS = ["nnSSLMeanTeacherTrainer", "nnSSLCPSTrainer", "nnSSLDualTrainer", "nnSSLFixedDynamicTrainer",
+            "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG", "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG"]
 
 
 def timed(fn, steps: int, warmup: int) -> float:
@@ -58,8 +61,9 @@ def bare_step(trainer, batch: dict, unlabeled: torch.Tensor):
             torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
         trainer.optimizer.step()
         with torch.no_grad():
-            for net in trainer.auxiliary_networks.values():
-                net(unlabeled)
+            for name, net in trainer.auxiliary_networks.items():
+                if name != "quality":  # the quality predictor is part of the _QG method, not a network pass
+                    net(unlabeled)
     return run
 
 
@@ -101,6 +105,19 @@ def measure(name: str, plans: str, steps: int, warmup: int) -> dict:
     return result
 
 
+def _write_untrained_predictor(tmp: Path, plans: str) -> None:
+    """A predictor file at the _QG trainers' default location (weights do not change the step cost)."""
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from nnssl.quality.io import default_predictor_path, save_predictor
+    from nnssl.quality.network import QualityPredictor
+    base = tmp / "nnUNet_preprocessed" / "Dataset598_Hippocampus"
+    pm = PlansManager(str(base / f"{plans}.json"))
+    labels = pm.get_label_manager(load_json(str(base / "dataset.json")))
+    q = QualityPredictor.from_plans(pm.get_configuration("3d_fullres"), 1, labels.num_segmentation_heads)
+    save_predictor(default_predictor_path("Dataset598_Hippocampus", plans, "3d_fullres"), q, {"note": "untrained"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("NNSSL_DATA", str(REPO.parent / "shared" / "data")))
@@ -112,14 +129,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     sys.path.insert(0, str(REPO / "tests"))
-    from realdata import make_msd_subset
+    from realdata import make_msd_subset, nnunet_folders
     from nnssl.cli.discovery import ext_trainer_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            (tmp / k).mkdir()
-            os.environ[k] = str(tmp / k)
+        os.environ.update({k: str(v) for k, v in nnunet_folders(tmp).items()})
         os.environ.update({"nnUNet_n_proc_DA": "0", "nnUNet_compile": "0", "nnUNet_extTrainer": ext_trainer_folder(),
                            "nnssl_hparams": json.dumps({"rampup_fraction": 0.0})})
         make_msd_subset(Path(args.data) / "Hippocampus", tmp / "msd", 10)
@@ -135,12 +150,17 @@ def main() -> None:
         print(f"Hippocampus 3d_fullres, patch {c3d['patch_size']}, batch {c3d['batch_size']}, features "
               f"{c3d['architecture']['arch_kwargs']['features_per_stage']}, torch threads "
               f"{torch.get_num_threads()}, median of {args.steps} steps after {args.warmup} warm-up")
+        _write_untrained_predictor(tmp, plans)
         base = measure("nnUNetTrainer", plans, args.steps, args.warmup)["step"]
         print(f"  {'nnUNetTrainer':32s} step {base:7.3f} s")
+        steps = {}
         for name in args.trainers:
             r = measure(name, plans, args.steps, args.warmup)
+            steps[name] = r["step"]
             line = (f"  {name:32s} step {r['step']:7.3f} s | bare {r['bare']:7.3f} s | step/bare "
                     f"{r['step'] / r['bare']:.3f} | step/nnUNetTrainer {r['step'] / base:.2f}")
+            if name.endswith("_QG") and name[:-3] in steps:
+                line += f" | step/{name[:-3]} {r['step'] / steps[name[:-3]]:.3f}"
             if "pseudo_label_passes" in r:
                 pl = r["pseudo_label_passes"]
                 line += f" | pseudo-label passes {pl:.3f} s | (step - passes)/bare {(r['step'] - pl) / r['bare']:.3f}"

@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.hparams import resolve_hparams
 from nnssl.schedules import sigmoid_rampup
+from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
 from nnssl_trainers.progress import SSLLocalLogger
@@ -73,13 +74,26 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.iteration = 0  # optimizer steps taken; drives the ramp-ups
 
     # ------------------------------------------------------------------ networks
+    #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
+    #: heterogeneous partner, see nnssl_trainers.architectures); several form a softmax ensemble
+    subnetwork_kinds: Dict[str, str] = {"net": "plans"}
+
     @classmethod
     def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels: int,
                           num_output_channels: int, enable_deep_supervision: bool = True) -> Dict[str, nn.Module]:
-        """The trained networks, by name; all of them form the deployed ensemble. Default: the plans' U-Net."""
-        net = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
-                                                       num_output_channels, enable_deep_supervision)
-        return {"net": net}
+        """Build ``subnetwork_kinds``, each freshly initialised (so equal kinds start differently)."""
+        nets = {}
+        for name, kind in cls.subnetwork_kinds.items():
+            if kind == "plans":
+                nets[name] = nnUNetTrainer.build_network_architecture(
+                    plans_manager, configuration_manager, num_input_channels, num_output_channels,
+                    enable_deep_supervision)
+            elif kind == "partner":
+                nets[name] = build_partner_network(configuration_manager, num_input_channels, num_output_channels,
+                                                   enable_deep_supervision)
+            else:
+                raise ValueError(f"{cls.__name__}.subnetwork_kinds[{name!r}] = {kind!r}: use 'plans' or 'partner'")
+        return nets
 
     @classmethod
     def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels: int,

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import torch
-from torch import nn
 
 from nnssl.losses import cross_pseudo_supervision
 from nnssl_trainers.base import nnSSLTrainerBase
@@ -24,13 +23,7 @@ class nnSSLCPSTrainer(nnSSLTrainerBase):
         "cps_threshold": 0.0,
     }
 
-    @classmethod
-    def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                          enable_deep_supervision=True) -> Dict[str, nn.Module]:
-        build = super().build_subnetworks
-        args = (plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                enable_deep_supervision)
-        return {"net_a": build(*args)["net"], "net_b": build(*args)["net"]}
+    subnetwork_kinds = {"net_a": "plans", "net_b": "plans"}
 
     def compute_losses(self, data, target, unlabeled) -> Dict[str, torch.Tensor]:
         out_la, out_ua = self.forward_labeled_unlabeled(self.subnetworks["net_a"], data, unlabeled)

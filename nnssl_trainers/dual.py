@@ -16,12 +16,11 @@ from typing import Any, Dict
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nnssl.losses.dual import (bidirectional_uncertainty_loss, consistency_regularisation,
                                cross_pseudo_supervision, disagreement_mask, entropy_filtered_supervision,
-                               prototype_loss)
-from nnssl_trainers.architectures import DecoderFeatures, build_partner_network
+                               prototype_loss_from_selection, select_prototype_voxels)
+from nnssl_trainers.architectures import DecoderFeatures
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.wrapping import unwrap
 
@@ -43,14 +42,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         "lambda_c": 0.1, "gamma": 1.0, "n_max": 4096,
     }
 
-    @classmethod
-    def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                          enable_deep_supervision=True) -> Dict[str, nn.Module]:
-        net_a = super().build_subnetworks(plans_manager, configuration_manager, num_input_channels,
-                                          num_output_channels, enable_deep_supervision)["net"]
-        net_b = build_partner_network(configuration_manager, num_input_channels, num_output_channels,
-                                      enable_deep_supervision)
-        return {"net_a": net_a, "net_b": net_b}
+    subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
     def initialize(self):
         if self.label_manager.has_regions:
@@ -104,8 +96,9 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         total = total + ramp * unsup
         if hp["use_pgl"]:
             p_ua, p_ub = torch.softmax(z_ua.detach().float(), 1), torch.softmax(z_ub.detach().float(), 1)
-            pgl_a, counts = prototype_loss(feat_a, p_ua, p_ub, hp["eta"], hp["n_max"], hp["gamma"])
-            pgl_b, _ = prototype_loss(feat_b, p_ua, p_ub, hp["eta"], hp["n_max"], hp["gamma"])
+            selection = select_prototype_voxels(p_ua, p_ub, hp["eta"], hp["n_max"])  # shared by both subnets
+            pgl_a, counts = prototype_loss_from_selection(feat_a, selection, hp["gamma"])
+            pgl_b, _ = prototype_loss_from_selection(feat_b, selection, hp["gamma"])
             total = total + hp["lambda_c"] * ramp * (pgl_a + pgl_b)
             logs.update(loss_pgl_a=pgl_a.detach(), loss_pgl_b=pgl_b.detach())
             logs.update({f"reliable_voxels_c{c}": counts[c].float() for c in range(counts.shape[0])})

@@ -26,16 +26,12 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
 from nnssl.pseudo_labels import com_fusion, cutmix, fixed_crop, shift_offsets, shifted_crops, temporary_label
-from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.wrapping import unwrap
 
 
 class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
     """Fixed/dynamic pseudo-label co-training of two subnets; deploys their softmax ensemble."""
-
-    #: heterogeneous subnets (plans U-Net + residual partner) instead of two plans U-Nets
-    heterogeneous: bool = False
 
     hparam_defaults: Dict[str, Any] = {
         "alpha": 0.5,  # supervised and pseudo-label loss = alpha CE + (1 - alpha) Dice
@@ -47,15 +43,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         "weight_dyn": 1.0,
     }
 
-    @classmethod
-    def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                          enable_deep_supervision=True) -> Dict[str, nn.Module]:
-        build = super().build_subnetworks
-        args = (plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                enable_deep_supervision)
-        net_b = build_partner_network(configuration_manager, num_input_channels, num_output_channels,
-                                      enable_deep_supervision) if cls.heterogeneous else build(*args)["net"]
-        return {"net_a": build(*args)["net"], "net_b": net_b}
+    subnetwork_kinds = {"net_a": "plans", "net_b": "plans"}
 
     # ------------------------------------------------------------------ geometry
     def _shift_axes(self) -> List[int]:
@@ -143,4 +131,4 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
 class nnSSLFixedDynamicTrainerHetero(nnSSLFixedDynamicTrainer):
     """The same method with heterogeneous subnets (plans U-Net + residual-encoder partner)."""
 
-    heterogeneous = True
+    subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}

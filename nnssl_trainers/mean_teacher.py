@@ -34,12 +34,7 @@ class nnSSLMeanTeacherTrainer(nnSSLTrainerBase):
         "deploy": "student",
     }
 
-    @classmethod
-    def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                          enable_deep_supervision=True) -> Dict[str, nn.Module]:
-        net = super().build_subnetworks(plans_manager, configuration_manager, num_input_channels,
-                                        num_output_channels, enable_deep_supervision)["net"]
-        return {"student": net}
+    subnetwork_kinds = {"student": "plans"}
 
     def build_auxiliary_networks(self) -> Dict[str, nn.Module]:
         teacher = copy.deepcopy(unwrap(self.network))

@@ -14,7 +14,7 @@ import shutil
 import time
 from typing import Dict, List, Optional, Tuple
 
-from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 Case = Tuple[List[str], Optional[str]]  # (image files, label file or None)
 

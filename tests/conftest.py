@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from realdata import HIPPO_DATASET, TINY_HPARAMS, TINY_PLANS, TINY_PLANS_ARGS, Workspace, make_msd_subset
+from realdata import TINY_HPARAMS, TINY_PLANS, TINY_PLANS_ARGS, Workspace, make_msd_subset, nnunet_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +45,8 @@ def la_dir() -> Path:
 @pytest.fixture
 def nnunet_env(tmp_path, monkeypatch) -> dict[str, Path]:
     """Point nnU-Net's three folders into tmp_path (for code reading os.environ at call time)."""
-    paths = {k: tmp_path / k for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
+    paths = nnunet_folders(tmp_path)
     for k, p in paths.items():
-        p.mkdir()
         monkeypatch.setenv(k, str(p))
     return paths
 

@@ -45,18 +45,24 @@ def make_la_subset(source: Path, target: Path, n: int) -> List[str]:
     return ids
 
 
+def nnunet_folders(root: Path) -> Dict[str, Path]:
+    """Create nnU-Net's three folders under ``root``; returns {env var name: folder}."""
+    folders = {k: root / k for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
+    for p in folders.values():
+        p.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
 class Workspace:
     """nnU-Net folders under ``root`` and a runner for the real console scripts with that environment."""
 
     def __init__(self, root: Path, ext_trainer: bool = True):
         self.root = root
-        self.raw, self.pre, self.res = (root / "nnUNet_raw", root / "nnUNet_preprocessed", root / "nnUNet_results")
-        for p in (self.raw, self.pre, self.res):
-            p.mkdir(parents=True, exist_ok=True)
+        folders = nnunet_folders(root)
+        self.raw, self.pre, self.res = folders["nnUNet_raw"], folders["nnUNet_preprocessed"], folders["nnUNet_results"]
         self.env: Dict[str, str] = {k: v for k, v in os.environ.items() if k not in ("nnUNet_extTrainer",
                                                                                      "nnssl_hparams")}
-        self.env.update({"nnUNet_raw": str(self.raw), "nnUNet_preprocessed": str(self.pre),
-                         "nnUNet_results": str(self.res), "nnUNet_n_proc_DA": "0", "nnUNet_def_n_proc": "1",
+        self.env.update({**{k: str(v) for k, v in folders.items()}, "nnUNet_n_proc_DA": "0", "nnUNet_def_n_proc": "1",
                          "nnUNet_compile": "0", "OMP_NUM_THREADS": "2", "MPLBACKEND": "agg"})
         if ext_trainer:
             from nnssl.cli.discovery import ext_trainer_folder

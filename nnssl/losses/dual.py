@@ -7,7 +7,7 @@ One import point for nnSSLDualTrainer; the terms live in modules split by concep
 - ``nnssl.losses.pseudo_label``: cross_pseudo_supervision (Eq 7-8, threshold = tau_cps)
 - ``nnssl.losses.uncertainty``: uncertainty_rectified_loss, bidirectional_uncertainty_loss (Eq 13-15)
 - ``nnssl.losses.prototype``: reliable_mask, normalise_features, class_prototypes,
-  subsample_per_class, prototype_loss (Eq 16-20)
+  subsample_per_class, select_prototype_voxels, prototype_loss(_from_selection) (Eq 16-20)
 - ``nnssl.losses.entropy``: entropy (on probabilities), batch_percentile
 
 Total (per iteration): L = sum_k L_sup^k + ramp(t) * (L_cps + L_efs + L_ue^A + L_ue^B)
@@ -21,10 +21,13 @@ from nnssl.losses.dual_consistency import (
 )
 from nnssl.losses.entropy import batch_percentile, entropy
 from nnssl.losses.prototype import (
+    PrototypeSelection,
     class_prototypes,
     normalise_features,
     prototype_loss,
+    prototype_loss_from_selection,
     reliable_mask,
+    select_prototype_voxels,
     subsample_per_class,
 )
 from nnssl.losses.pseudo_label import cross_pseudo_supervision
@@ -42,6 +45,9 @@ __all__ = [
     "entropy_filtered_supervision",
     "normalise_features",
     "prototype_loss",
+    "prototype_loss_from_selection",
+    "PrototypeSelection",
+    "select_prototype_voxels",
     "reliable_mask",
     "subsample_per_class",
     "uncertainty_rectified_loss",

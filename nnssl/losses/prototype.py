@@ -3,6 +3,7 @@ See METHODS.md (shared/ beside the repository) section A, item 6.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import torch
@@ -60,12 +61,17 @@ def class_prototypes(features: torch.Tensor, labels: torch.Tensor, mask: torch.T
                          f"(B, *spatial) of features {tuple(features.shape)}")
     f = upcast(features).movedim(1, -1).reshape(-1, n_feat)
     sel = mask.reshape(-1).bool()
-    lab = labels.reshape(-1)[sel].long()
-    if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= num_classes):
+    return _prototypes_from_rows(f[sel], labels.reshape(-1)[sel].long(), num_classes)
+
+
+def _prototypes_from_rows(rows: torch.Tensor, labels: torch.Tensor,
+                          num_classes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mu_c = mean of the rows (N, F) labelled c; absent classes 0 (see class_prototypes)."""
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ValueError(f"labels outside [0, {num_classes})")
-    counts = torch.bincount(lab, minlength=num_classes)
-    sums = f.new_zeros(num_classes, n_feat).index_add(0, lab, f[sel])
-    protos = sums / counts.clamp_min(1).to(f.dtype).unsqueeze(1)
+    counts = torch.bincount(labels, minlength=num_classes)
+    sums = rows.new_zeros(num_classes, rows.shape[1]).index_add(0, labels, rows)
+    protos = sums / counts.clamp_min(1).to(rows.dtype).unsqueeze(1)
     return protos, counts > 0, counts
 
 
@@ -91,6 +97,62 @@ def subsample_per_class(labels: torch.Tensor, mask: torch.Tensor, num_classes: i
     return out
 
 
+@dataclass
+class PrototypeSelection:
+    """Which voxels the prototype loss uses (shared by both subnets of a step: it depends on p_A, p_B only).
+
+    Flat indices index (B * prod(spatial)) in C order of (B, *spatial).
+    """
+    reliable: torch.Tensor  # (N_r,) flat indices of reliable voxels
+    reliable_labels: torch.Tensor  # (N_r,) their pseudo-labels yhat
+    uncertain: List[torch.Tensor]  # per class c: flat indices of (subsampled) uncertain voxels with yhat = c
+    num_classes: int
+
+
+def select_prototype_voxels(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0, n_max: int = 4096,
+                            generator: Optional[torch.Generator] = None) -> PrototypeSelection:
+    """yhat = argmax (p_A + p_B)/2, R = reliable_mask(p_A, p_B, eta), U = not R subsampled to n_max per class."""
+    if p_a.shape != p_b.shape:
+        raise ValueError(f"shape mismatch: {tuple(p_a.shape)} vs {tuple(p_b.shape)}")
+    with torch.no_grad():
+        pa, pb = upcast(p_a.detach()), upcast(p_b.detach())
+        yhat = ((pa + pb) / 2).argmax(dim=1)
+        reliable = reliable_mask(pa, pb, eta)
+        idx = torch.nonzero(reliable.reshape(-1), as_tuple=False).squeeze(1)
+        uncertain = subsample_per_class(yhat, ~reliable, pa.shape[1], n_max, generator)
+    return PrototypeSelection(idx, yhat.reshape(-1)[idx], uncertain, pa.shape[1])
+
+
+def gather_voxels(features: torch.Tensor, flat_idx: torch.Tensor) -> torch.Tensor:
+    """Rows (N, F) of features (B, F, *spatial) at flat (B, *spatial) indices, without a full-size copy."""
+    flat = features.flatten(2)  # (B, F, S) view
+    return flat[flat_idx // flat.shape[2], :, flat_idx % flat.shape[2]]
+
+
+def prototype_loss_from_selection(features: torch.Tensor, sel: PrototypeSelection, gamma: float = 1.0,
+                                  normalise: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """L_pgl of ``prototype_loss`` for a precomputed selection; only the selected voxels are touched."""
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        r = upcast(gather_voxels(features, idx))
+        return normalise_features(r) if normalise else r
+
+    protos, present, counts = _prototypes_from_rows(rows(sel.reliable), sel.reliable_labels, sel.num_classes)
+    loss = upcast(features).sum() * 0.0
+    if not bool(present.any()):
+        return loss, counts
+    present_list = present.tolist()
+    for c, idx in enumerate(sel.uncertain):
+        if present_list[c] and idx.numel() > 0:
+            loss = loss + torch.linalg.vector_norm(rows(idx) - protos[c], dim=1).mean()
+    pres_idx = torch.nonzero(present, as_tuple=False).squeeze(1)
+    if pres_idx.numel() >= 2:
+        # mean over ordered pairs c != c' equals the mean over unordered pairs i < j (symmetric)
+        i, j = torch.triu_indices(pres_idx.numel(), pres_idx.numel(), offset=1, device=protos.device)
+        mu = protos[pres_idx]
+        loss = loss + gamma * torch.linalg.vector_norm(mu[i] - mu[j], dim=1).mean()
+    return loss, counts
+
+
 def prototype_loss(features: torch.Tensor, p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0,
                    n_max: int = 4096, gamma: float = 1.0, generator: Optional[torch.Generator] = None,
                    *, normalise: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +167,9 @@ def prototype_loss(features: torch.Tensor, p_a: torch.Tensor, p_b: torch.Tensor,
 
     Gradients flow into ``features``: through f_v of the sampled uncertain voxels and through mu_c
     (prototypes are NOT detached) into the reliable voxels. Nothing usable (no prototype) gives
-    0 with a graph (f.sum() * 0).
+    0 with a graph (f.sum() * 0). = prototype_loss_from_selection(features,
+    select_prototype_voxels(p_a, p_b, eta, n_max, generator), gamma): a trainer computes the
+    selection once per step for both subnets.
 
     Args:
         features: (B, F, *spatial) decoder features of the subnet being trained (raw; normalised
@@ -117,32 +181,8 @@ def prototype_loss(features: torch.Tensor, p_a: torch.Tensor, p_b: torch.Tensor,
     Returns:
         (loss scalar, reliable voxel count per class (C,) int64).
     """
-    if p_a.shape != p_b.shape or features.shape[:1] + features.shape[2:] != p_a.shape[:1] + p_a.shape[2:]:
+    if features.shape[:1] + features.shape[2:] != p_a.shape[:1] + p_a.shape[2:]:
         raise ValueError(f"features {tuple(features.shape)}, p_a {tuple(p_a.shape)}, p_b {tuple(p_b.shape)} "
                          f"do not share (B, *spatial)")
-    num_classes = p_a.shape[1]
-    with torch.no_grad():
-        pa, pb = upcast(p_a.detach()), upcast(p_b.detach())
-        yhat = ((pa + pb) / 2).argmax(dim=1)
-        reliable = reliable_mask(pa, pb, eta)
-    f = upcast(features)
-    f = normalise_features(f) if normalise else f
-    protos, present, counts = class_prototypes(f, yhat, reliable, num_classes)
-    loss = f.sum() * 0.0
-    if not bool(present.any()):
-        return loss, counts
-
-    flat = f.movedim(1, -1).reshape(-1, f.shape[1])
-    uncertain = subsample_per_class(yhat, ~reliable, num_classes, n_max, generator)
-    present_list = present.tolist()
-    for c, idx in enumerate(uncertain):
-        if present_list[c] and idx.numel() > 0:
-            loss = loss + torch.linalg.vector_norm(flat[idx] - protos[c], dim=1).mean()
-
-    pres_idx = torch.nonzero(present, as_tuple=False).squeeze(1)
-    if pres_idx.numel() >= 2:
-        # mean over ordered pairs c != c' equals the mean over unordered pairs i < j (symmetric)
-        i, j = torch.triu_indices(pres_idx.numel(), pres_idx.numel(), offset=1, device=protos.device)
-        mu = protos[pres_idx]
-        loss = loss + gamma * torch.linalg.vector_norm(mu[i] - mu[j], dim=1).mean()
-    return loss, counts
+    sel = select_prototype_voxels(p_a, p_b, eta, n_max, generator)
+    return prototype_loss_from_selection(features, sel, gamma, normalise)
