@@ -53,6 +53,8 @@ setup(
         "console_scripts": [
             "nnssl_convert_la=nnssl.dataset_conversion.la:main",
             "nnssl_convert_msd=nnssl.dataset_conversion.msd:main",
+            "nnssl_convert_pancreas=nnssl.dataset_conversion.pancreas:main",
+            "nnssl_convert_brats=nnssl.dataset_conversion.brats:main",
             "nnssl_validate_unlabeled=nnssl.data.validation:main",
             "nnssl_plan_and_preprocess=nnssl.planning.plan_and_preprocess:main",
             "nnssl_derive_plans=nnssl.planning.derive_plans:main",

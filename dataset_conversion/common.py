@@ -234,3 +234,23 @@ def run_cli(convert: Callable[[], Path]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def read_image(path: str) -> "sitk.Image":
+    """SimpleITK image of ``path``; ConversionError naming the file if it is missing or unreadable."""
+    if not os.path.isfile(path):
+        raise ConversionError(f"missing file {path}")
+    try:
+        return sitk.ReadImage(path)
+    except RuntimeError as e:
+        raise ConversionError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
+
+
+def read_h5_array(f: Any, key: str, path: str) -> np.ndarray:
+    """3D dataset ``key`` of an open h5 file (axes x, y, z); ConversionError naming the file otherwise."""
+    if key not in f:
+        raise ConversionError(f"h5 file {path} has no dataset '{key}' (found: {sorted(f.keys())})")
+    arr = np.asarray(f[key])
+    if arr.ndim != 3:
+        raise ConversionError(f"h5 file {path}: dataset '{key}' has shape {arr.shape}, expected 3D (x, y, z)")
+    return arr

@@ -27,22 +27,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from nnssl.dataset_conversion.common import (Case, ConversionError, add_common_args, arguments_record,
-                                             read_id_list, resolve_target, run_cli, write_dataset)
+                                             read_h5_array, read_id_list, resolve_target, run_cli,
+                                             write_dataset)
 
 CASE_FOLDER = "2018LA_Seg_Training Set"
 H5_NAME = "mri_norm2.h5"
 SPACING = (0.625, 0.625, 0.625)
 CHANNEL_NAMES = {"0": "MRI"}  # images are already normalised; nnU-Net's z-score on top is harmless
 LABELS = {"background": 0, "left_atrium": 1}
-
-
-def _read_h5_array(f: h5py.File, key: str, path: str) -> np.ndarray:
-    if key not in f:
-        raise ConversionError(f"h5 file {path} has no dataset '{key}' (found: {sorted(f.keys())})")
-    arr = np.asarray(f[key])
-    if arr.ndim != 3:
-        raise ConversionError(f"h5 file {path}: dataset '{key}' has shape {arr.shape}, expected 3D (x, y, z)")
-    return arr
 
 
 def _to_sitk(arr: np.ndarray) -> sitk.Image:
@@ -62,8 +54,8 @@ def load_la_case(case: Case) -> tuple[list[sitk.Image], Optional[sitk.Image]]:
     except OSError as e:
         raise ConversionError(f"cannot read h5 file {path}: {e}") from None
     with f:
-        image = _read_h5_array(f, "image", path).astype(np.float32, copy=False)
-        label = _read_h5_array(f, "label", path) if case.label_source else None
+        image = read_h5_array(f, "image", path).astype(np.float32, copy=False)
+        label = read_h5_array(f, "label", path) if case.label_source else None
     return [_to_sitk(image)], (_to_sitk(label) if label is not None else None)
 
 

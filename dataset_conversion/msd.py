@@ -22,16 +22,8 @@ import SimpleITK as sitk
 
 from nnssl.data.validation import count_nonfinite
 from nnssl.dataset_conversion.common import (Case, ConversionError, add_common_args, arguments_record,
-                                             check_unique_ids, resolve_target, run_cli, write_dataset)
-
-
-def _read_image(path: str) -> sitk.Image:
-    if not os.path.isfile(path):
-        raise ConversionError(f"missing file {path}")
-    try:
-        return sitk.ReadImage(path)
-    except RuntimeError as e:
-        raise ConversionError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
+                                             check_unique_ids, read_image, resolve_target, run_cli,
+                                             write_dataset)
 
 
 def split_channels(img: sitk.Image, path: str) -> list[sitk.Image]:
@@ -48,11 +40,11 @@ def split_channels(img: sitk.Image, path: str) -> list[sitk.Image]:
 
 def load_msd_case(case: Case) -> tuple[list[sitk.Image], Optional[sitk.Image]]:
     """Loader for :func:`write_dataset`: channels of the (3D/4D) image and the label if the case has one."""
-    images = split_channels(_read_image(case.source), case.source)
+    images = split_channels(read_image(case.source), case.source)
     n_nan, n_inf = count_nonfinite(case.source)  # ITK's NIfTI reader hides them: check the file itself
     if n_nan or n_inf:
         raise ConversionError(f"image {case.source} contains non-finite values ({n_nan} NaN, {n_inf} inf)")
-    label = _read_image(case.label_source) if case.label_source else None
+    label = read_image(case.label_source) if case.label_source else None
     if label is not None and label.GetDimension() != 3:
         raise ConversionError(f"label file {case.label_source} is {label.GetDimension()}D, expected 3D")
     return images, label

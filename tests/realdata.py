@@ -53,6 +53,38 @@ def nnunet_folders(root: Path) -> Dict[str, Path]:
     return folders
 
 
+def tree_digest(path: Path) -> Dict[str, str]:
+    """Relative path -> sha256 of every file below ``path`` (byte-for-byte comparison)."""
+    import hashlib
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+class _InlinePool:
+    """Stand-in for multiprocessing.Pool running starmap in this process (saves a spawn + torch import)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starmap(self, fn, iterable):
+        return [fn(*a) for a in iterable]
+
+
+def verify_integrity(folder: Path, monkeypatch) -> None:
+    """nnU-Net's own verify_dataset_integrity on ``folder`` (its checks run in-process)."""
+    from types import SimpleNamespace
+    import nnunetv2.experiment_planning.verify_dataset_integrity as vdi
+    inline = SimpleNamespace(get_context=lambda *a: SimpleNamespace(Pool=_InlinePool))
+    monkeypatch.setattr(vdi, "multiprocessing", inline)
+    vdi.verify_dataset_integrity(str(folder), num_processes=1)
+
+
 class Workspace:
     """nnU-Net folders under ``root`` and a runner for the real console scripts with that environment."""
 

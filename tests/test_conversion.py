@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -17,43 +16,14 @@ from nnssl.data.raw import get_unlabeled_cases, load_split
 from nnssl.data.validation import validate_unlabeled
 from nnssl.dataset_conversion import la, msd
 from nnssl.dataset_conversion.common import ConversionError, read_id_list
-from realdata import make_la_subset, make_msd_subset, write_msd_json
+from realdata import make_la_subset, make_msd_subset, tree_digest, verify_integrity, write_msd_json
 
 HIPPO_FLOAT_LABEL = "hippocampus_243"  # stored as float32 in the distributed data
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def tree_digest(path: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file below ``path`` (byte-for-byte comparison)."""
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
-
-
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
-
-
-class _InlinePool:
-    """Stand-in for multiprocessing.Pool running starmap in this process (saves a spawn + torch import)."""
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def starmap(self, fn, iterable):
-        return [fn(*a) for a in iterable]
-
-
-def verify_integrity(folder: Path, monkeypatch) -> None:
-    """nnU-Net's own verify_dataset_integrity on ``folder`` (its checks run in-process)."""
-    import nnunetv2.experiment_planning.verify_dataset_integrity as vdi
-    inline = SimpleNamespace(get_context=lambda *a: SimpleNamespace(Pool=_InlinePool))
-    monkeypatch.setattr(vdi, "multiprocessing", inline)
-    vdi.verify_dataset_integrity(str(folder), num_processes=1)
 
 
 def no_partial_folders(root: Path) -> bool:
