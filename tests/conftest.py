@@ -21,6 +21,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
+@pytest.fixture(autouse=True)
+def _keep_locale():
+    """Restore the process locale after each test (native libraries may call setlocale)."""
+    import locale
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
+
+
 def data_root() -> Path:
     """Folder with the real datasets (env var NNSSL_DATA, else ../shared/data)."""
     return Path(os.environ.get("NNSSL_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -23,7 +23,7 @@ HIPPO_FLOAT_LABEL = "hippocampus_243"  # stored as float32 in the distributed da
 
 # ----------------------------------------------------------------------------------------------- helpers
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
+    return subprocess.run(list(args), capture_output=True, encoding="utf-8", errors="replace", timeout=120)
 
 
 def no_partial_folders(root: Path) -> bool:
