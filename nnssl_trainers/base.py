@@ -19,11 +19,13 @@ import torch
 from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 from nnunetv2.utilities.helpers import dummy_context
+from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
 from torch import autocast, nn
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -113,7 +115,6 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         if self.is_cascaded:
             raise NotImplementedError("nnssl trainers do not support cascaded configurations (3d_cascade_fullres)")
         self._set_batch_size_and_oversample()
-        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
         self.num_input_channels = determine_num_input_channels(self.plans_manager, self.configuration_manager,
                                                                self.dataset_json)
         nets = self.build_subnetworks(self.plans_manager, self.configuration_manager, self.num_input_channels,
@@ -127,7 +128,6 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
                              f"{list(self.all_networks())}")
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         self.loss = self._build_loss()
-        from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
         self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
         self.unlabeled_batch_size = max(1, int(round(self.batch_size * self.hparams["unlabeled_batch_ratio"])))
         self.was_initialized = True

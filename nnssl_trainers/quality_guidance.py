@@ -90,15 +90,16 @@ class QualityGuidanceMixin:
         if self.qg_online:  # before QAR builds a graph through the predictor's weights
             losses["loss_quality_online"] = self._train_predictor_online(target)
         if self.qg_active() and self._qg_seen:
-            with torch.no_grad():
-                quality = torch.stack([predictor(x, torch.softmax(z.detach().float(), 1)).mean()
-                                       for _, _, x, z in self._qg_seen]).mean()
-            losses["quality_unlabeled"] = quality
             if self.hparams["qg_use_qar"]:
                 qar = torch.stack([quality_aware_regularisation(predictor, x, z) for _, _, x, z in self._qg_seen])
                 qar = qar.mean()
                 losses["loss"] = losses["loss"] + self.hparams["qg_lambda"] * self.ramp() * qar
                 losses["loss_qar"] = qar.detach()
+                losses["quality_unlabeled"] = 1.0 - qar.detach()  # L_qar = mean (1 - Q): no second forward
+            else:
+                with torch.no_grad():
+                    losses["quality_unlabeled"] = torch.stack([predictor(x, torch.softmax(z.detach().float(), 1))
+                                                               .mean() for _, _, x, z in self._qg_seen]).mean()
             if self._qg_weights:
                 losses["plqw_weight_std"] = torch.cat(self._qg_weights).std(unbiased=False)
         return losses

@@ -65,6 +65,7 @@ def preprocess(dataset: str | int, plans_name: str = DEFAULT_PLANS_NAME, configu
     pre_dir = os.path.join(str(nnUNet_preprocessed), dataset_name)
     plans = load_json(os.path.join(pre_dir, plans_name + ".json"))
     dataset_json = load_json(os.path.join(raw_dir, "dataset.json"))
+    labeled = labeled_cases(raw_dir, dataset_json)
     stats: Dict[str, dict] = {}
     for config in configurations:
         if config not in plans["configurations"]:
@@ -72,22 +73,22 @@ def preprocess(dataset: str | int, plans_name: str = DEFAULT_PLANS_NAME, configu
                              f"(available: {', '.join(plans['configurations'])})")
         data_identifier = plans["configurations"][config].get("data_identifier", f"{plans_name}_{config}")
         out_dir = os.path.join(pre_dir, data_identifier)
-        stats[f"{config}/labeled"] = preprocess_cases(labeled_cases(raw_dir, dataset_json), out_dir, plans, config,
+        stats[f"{config}/labeled"] = preprocess_cases(labeled, out_dir, plans, config,
                                                       dataset_json, num_processes, f"{config} labeled")
         if unlabeled:
             cases = {k: (v, None) for k, v in get_unlabeled_cases(raw_dir, dataset_json).items()}
             stats[f"{config}/unlabeled"] = preprocess_cases(cases, unlabeled_folder(out_dir), plans, config,
                                                             dataset_json, num_processes, f"{config} unlabeled")
-    _copy_ground_truth(raw_dir, pre_dir, dataset_json)
+    _copy_ground_truth(labeled, pre_dir, dataset_json["file_ending"])
     return stats
 
 
-def _copy_ground_truth(raw_dir: str, pre_dir: str, dataset_json: dict) -> None:
+def _copy_ground_truth(labeled: Dict[str, tuple], pre_dir: str, file_ending: str) -> None:
     """nnU-Net's gt_segmentations/ (used by its final validation); copies only missing or changed files."""
     gt_dir = os.path.join(pre_dir, "gt_segmentations")
     os.makedirs(gt_dir, exist_ok=True)
-    for case_id, (_, label) in labeled_cases(raw_dir, dataset_json).items():
-        target = os.path.join(gt_dir, case_id + dataset_json["file_ending"])
+    for case_id, (_, label) in labeled.items():
+        target = os.path.join(gt_dir, case_id + file_ending)
         if not os.path.isfile(target) or os.path.getmtime(target) < os.path.getmtime(label):
             shutil.copy2(label, target)
 
