@@ -11,11 +11,14 @@ Geometry (spacing, origin, direction) of every modality is kept; all modalities 
 have the same size and spacing.
 
 Labels: BraTS values must be in {0, 1 (necrosis/non-enhancing core), 2 (edema), 4 (enhancing)}; any other
-value is an error naming the file. Only ``--labels whole_tumor`` is implemented: seg > 0 -> 1 (binary whole
-tumour, the SSL4MIS/semi-supervised papers' protocol), dataset.json labels {background 0, whole_tumor 1}.
-nnU-Net's region-based variant (values mapped 0/1/2/4 -> 0/2/1/3 with regions whole tumour [1, 2, 3],
-tumour core [2, 3], enhancing [3]) is NOT implemented: the shared writer (``common.write_dataset``) and
-``nnssl.data.raw.write_dataset_json`` accept integer labels only.
+value is an error naming the file. Two label modes:
+
+- ``--labels whole_tumor`` (default): seg > 0 -> 1, binary whole tumour (the SSL4MIS/semi-supervised papers'
+  protocol); dataset.json labels {background 0, whole_tumor 1}.
+- ``--labels regions``: nnU-Net's region-based BraTS setup: values 0/2/1/4 are stored as 0/1/2/3 (edema 1,
+  necrosis/non-enhancing 2, enhancing 3) and dataset.json declares the overlapping regions whole_tumor
+  [1, 2, 3], tumor_core [2, 3], enhancing_tumor [3] with ``regions_class_order`` [1, 2, 3]. nnU-Net's
+  nnUNetTrainer trains on it with sigmoid outputs; the nnssl SSL trainers need softmax classes and refuse it.
 
 Split: the sorted case ids (HGG and LGG together) are shuffled with ``numpy.random.default_rng(seed)
 .permutation``; the first ``--num_train`` (250) are training, the next ``--num_val`` (25) validation, the
@@ -28,6 +31,7 @@ contain both); nnssl_split.json additionally lists them separately as ``val`` an
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from pathlib import Path
 from typing import Optional, Sequence
@@ -42,8 +46,15 @@ MODALITIES = ("t1", "t1ce", "t2", "flair")  # channel order 0000..0003, as in nn
 CHANNEL_NAMES = {"0": "T1", "1": "T1ce", "2": "T2", "3": "Flair"}
 GRADES = ("HGG", "LGG")
 BRATS_VALUES = {0, 1, 2, 4}
-LABEL_MODES = ("whole_tumor",)
-LABELS = {"whole_tumor": {"background": 0, "whole_tumor": 1}}
+LABEL_MODES = ("whole_tumor", "regions")
+LABELS = {"whole_tumor": {"background": 0, "whole_tumor": 1},
+          "regions": {"background": 0, "whole_tumor": (1, 2, 3), "tumor_core": (2, 3), "enhancing_tumor": (3,)}}
+REGIONS_CLASS_ORDER = (1, 2, 3)
+#: BraTS value -> stored value per label mode (the regions mapping is nnU-Net's Dataset137 convention)
+VALUE_MAPS = {"whole_tumor": {0: 0, 1: 1, 2: 1, 4: 1}, "regions": {0: 0, 2: 1, 1: 2, 4: 3}}
+DESCRIPTIONS = {"whole_tumor": "BraTS 2019, binary whole tumour (seg > 0); channels t1, t1ce, t2, flair",
+                "regions": "BraTS 2019, regions whole tumour / tumour core / enhancing tumour; channels t1, t1ce, "
+                           "t2, flair"}
 
 
 def modality_files(case_dir: str) -> list[str]:
@@ -75,22 +86,26 @@ def _check_same_grid(ref: sitk.Image, ref_path: str, img: sitk.Image, path: str,
                               f"{ref.GetSpacing()}")
 
 
-def whole_tumor(seg: sitk.Image, path: str) -> sitk.Image:
-    """BraTS segmentation -> binary whole tumour (seg > 0); ConversionError on values outside {0,1,2,4}."""
+def map_labels(seg: sitk.Image, path: str, mode: str = "whole_tumor") -> sitk.Image:
+    """BraTS segmentation -> stored labels of ``mode`` (see VALUE_MAPS); ConversionError on values outside
+    {0, 1, 2, 4}."""
     arr = sitk.GetArrayFromImage(seg)
     values = set(np.unique(arr).tolist())
     unexpected = sorted(v for v in values if v not in BRATS_VALUES)
     if unexpected:
         raise ConversionError(f"label file {path} contains unexpected value(s) {unexpected} (BraTS labels are "
                               f"0, 1, 2, 4)")
-    out = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
+    lut = np.zeros(max(BRATS_VALUES) + 1, dtype=np.uint8)
+    for src, dst in VALUE_MAPS[mode].items():
+        lut[src] = dst
+    out = sitk.GetImageFromArray(lut[arr.astype(np.int64)])
     out.CopyInformation(seg)
     return out
 
 
-def load_brats_case(case: Case) -> tuple[list[sitk.Image], Optional[sitk.Image]]:
+def load_brats_case(case: Case, mode: str = "whole_tumor") -> tuple[list[sitk.Image], Optional[sitk.Image]]:
     """Loader for :func:`write_dataset`: the four modalities (t1, t1ce, t2, flair) and, if the case has a
-    label, its whole-tumour mask."""
+    label, its labels in ``mode`` (whole-tumour mask or region values)."""
     paths = modality_files(case.source)
     images = [_read(p) for p in paths]
     for p, img in zip(paths[1:], images[1:]):
@@ -99,7 +114,7 @@ def load_brats_case(case: Case) -> tuple[list[sitk.Image], Optional[sitk.Image]]
     if case.label_source:
         seg = _read(case.label_source)
         _check_same_grid(images[0], paths[0], seg, case.label_source, "image/label")
-        label = whole_tumor(seg, case.label_source)
+        label = map_labels(seg, case.label_source, mode)
         label.CopyInformation(images[0])  # same grid (checked); avoids float rounding differences in headers
     return images, label
 
@@ -147,8 +162,7 @@ def convert_brats(brats_root: str | os.PathLike, dataset_id: int, name: str = "B
     if split_lists is not None:
         arguments["split_lists"] = [str(p) for p in split_lists]
     if labels not in LABEL_MODES:
-        raise ConversionError(f"--labels {labels} is not supported (only {', '.join(LABEL_MODES)}; region-based "
-                              f"labels need integer-only dataset.json support in the shared writer)")
+        raise ConversionError(f"--labels {labels} is not supported (one of {', '.join(LABEL_MODES)})")
     root = Path(brats_root).absolute()
     if not root.is_dir():
         raise ConversionError(f"input folder {root} does not exist")
@@ -185,10 +199,12 @@ def convert_brats(brats_root: str | os.PathLike, dataset_id: int, name: str = "B
                   "label_mode": labels, "channels": dict(zip(CHANNEL_NAMES, MODALITIES)),
                   "val": sorted(val), "test_only": sorted(test),
                   "note": "'test' (imagesTs/labelsTs) = 'val' + 'test_only'"}
-    return write_dataset(resolve_target(dataset_id, name, output_root), cases, load_brats_case, CHANNEL_NAMES,
-                         LABELS[labels], split_info, num_processes=num_processes, overwrite=overwrite, name=name,
-                         description="BraTS 2019, binary whole tumour (seg > 0); channels t1, t1ce, t2, flair",
-                         reference="Menze et al. 2015; Bakas et al. 2017, 2018 (BraTS)")
+    extra = {"regions_class_order": list(REGIONS_CLASS_ORDER)} if labels == "regions" else {}
+    return write_dataset(resolve_target(dataset_id, name, output_root), cases,
+                         functools.partial(load_brats_case, mode=labels), CHANNEL_NAMES, LABELS[labels], split_info,
+                         num_processes=num_processes, overwrite=overwrite, name=name,
+                         description=DESCRIPTIONS[labels],
+                         reference="Menze et al. 2015; Bakas et al. 2017, 2018 (BraTS)", **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nnssl_convert_brats", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert BraTS 2019 (HGG/ and LGG/ case folders with _t1, _t1ce, _t2, _flair, _seg .nii.gz) "
                     "to the nnssl raw format. Channels: 0000 t1, 0001 t1ce, 0002 t2, 0003 flair. Labels: binary "
-                    "whole tumour (seg > 0). Split: seeded shuffle of the sorted ids into train/val/test, or "
+                    "whole tumour (seg > 0), or nnU-Net's BraTS regions with --labels regions. Split: seeded shuffle of the sorted ids into train/val/test, or "
                     "--split_lists; the first --labeled training ids are labeled, the rest unlabeled; val and "
                     "test both go to imagesTs/labelsTs and are listed separately in nnssl_split.json.",
         epilog="Examples:\n"
@@ -206,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, metavar="BRATS_ROOT", help="folder with HGG/ and LGG/")
     add_common_args(p, default_name="BraTS2019")
     p.add_argument("--labels", choices=LABEL_MODES, default="whole_tumor",
-                   help="label mode: whole_tumor = seg > 0 -> 1 (default; region-based labels not implemented)")
+                   help="whole_tumor: seg > 0 -> 1 (default, the SSL papers' protocol); regions: nnU-Net region "
+                        "labels whole_tumor/tumor_core/enhancing_tumor (nnUNetTrainer only; the SSL trainers "
+                        "need whole_tumor)")
     p.add_argument("--labeled", type=int, default=25,
                    help="the first N training ids are labeled, the rest unlabeled (default: 25 = 10%%; 50 = 20%%)")
     p.add_argument("--num_train", type=int, default=250, help="training cases of the seeded split (default: 250)")

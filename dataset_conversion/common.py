@@ -135,8 +135,14 @@ def _convert_case(task: tuple) -> str:
     return case.case_id
 
 
+def label_values(labels: dict[str, int | Sequence[int]]) -> set[int]:
+    """Integer values a label file may hold: the dataset.json label values, or for region labels the union of
+    the regions' values (plus background)."""
+    return {int(x) for v in labels.values() for x in ([v] if isinstance(v, (int, np.integer)) else v)}
+
+
 def write_dataset(target: str | os.PathLike, cases: Sequence[Case], loader: Loader, channel_names: dict[str, str],
-                  labels: dict[str, int], split_info: dict[str, Any], num_processes: int = 2,
+                  labels: dict[str, int | Sequence[int]], split_info: dict[str, Any], num_processes: int = 2,
                   overwrite: bool = False, file_ending: str = FILE_ENDING, **dataset_json_extra: Any) -> Path:
     """Convert ``cases`` into the nnssl raw dataset folder ``target`` (atomically, see module docstring).
 
@@ -155,7 +161,7 @@ def write_dataset(target: str | os.PathLike, cases: Sequence[Case], loader: Load
     try:
         for folder in {f for pair in SUBSETS.values() for f in pair if f}:
             (tmp / folder).mkdir()
-        allowed = {int(v) for v in labels.values()}
+        allowed = label_values(labels)
         tasks = [(c, loader, str(tmp), len(channel_names), allowed, file_ending) for c in cases]
         _run_tasks(tasks, num_processes)
         write_dataset_json(tmp, channel_names, labels, len(by_subset["labeled"]), file_ending,

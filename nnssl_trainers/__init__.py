@@ -4,9 +4,10 @@ from nnssl_trainers.cps import nnSSLCPSTrainer
 from nnssl_trainers.dual import nnSSLDualTrainer
 from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer, nnSSLFixedDynamicTrainerHetero
 from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
+from nnssl_trainers.supervised import nnSSLSupervisedTrainer
 from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixedDynamicTrainer_QG, \
     nnSSLMeanTeacherTrainer_QG
 
-__all__ = ["nnSSLTrainerBase", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
+__all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
            "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
            "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG"]

@@ -79,6 +79,10 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
     #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
     #: heterogeneous partner, see nnssl_trainers.architectures); several form a softmax ensemble
     subnetwork_kinds: Dict[str, str] = {"net": "plans"}
+    #: False for trainers without an unlabeled batch (no unlabeled loader; compute_losses gets None)
+    uses_unlabeled: bool = True
+    #: whether region labels (sigmoid outputs) are supported; the SSL losses need softmax classes
+    supports_regions: bool = False
 
     @classmethod
     def build_subnetworks(cls, plans_manager, configuration_manager, num_input_channels: int,
@@ -114,6 +118,11 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             raise RuntimeError("initialize() called twice")
         if self.is_cascaded:
             raise NotImplementedError("nnssl trainers do not support cascaded configurations (3d_cascade_fullres)")
+        if self.label_manager.has_regions and not self.supports_regions:
+            raise NotImplementedError(f"{type(self).__name__}: the nnssl SSL trainers need softmax classes, but "
+                                      f"dataset.json declares region labels {self.label_manager.foreground_regions}; "
+                                      f"convert with mutually exclusive labels (e.g. nnssl_convert_brats "
+                                      f"--labels whole_tumor) or train nnUNetTrainer")
         self._set_batch_size_and_oversample()
         self.num_input_channels = determine_num_input_channels(self.plans_manager, self.configuration_manager,
                                                                self.dataset_json)
@@ -129,7 +138,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         self.loss = self._build_loss()
         self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
-        self.unlabeled_batch_size = max(1, int(round(self.batch_size * self.hparams["unlabeled_batch_ratio"])))
+        self.unlabeled_batch_size = max(1, int(round(self.batch_size * self.hparams["unlabeled_batch_ratio"]))) \
+            if self.uses_unlabeled else 0
         self.was_initialized = True
         self.logger.update_config({"hparas": dict(self.hparams, batch_size=self.batch_size,
                                                   unlabeled_batch_size=self.unlabeled_batch_size)})
@@ -193,7 +203,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
     # ------------------------------------------------------------------ data
     def get_dataloaders(self):
         dl_train, dl_val = super().get_dataloaders()
-        self.dataloader_unlabeled = self._build_unlabeled_augmenter()
+        if self.uses_unlabeled:
+            self.dataloader_unlabeled = self._build_unlabeled_augmenter()
         return dl_train, dl_val
 
     def unlabeled_patch_size(self) -> List[int]:
@@ -274,7 +285,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         target = batch["target"]
         target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
             else target.to(self.device, non_blocking=True)
-        unlabeled = self.next_unlabeled()
+        unlabeled = self.next_unlabeled() if self.uses_unlabeled else None
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             losses = self.compute_losses(data, target, unlabeled)

@@ -45,8 +45,6 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
     def initialize(self):
-        if self.label_manager.has_regions:
-            raise NotImplementedError(f"{type(self).__name__} needs softmax classes, not region labels")
         if self.hparams["cr_target"] not in ("peer", "label"):
             raise ValueError(f"hyperparameter cr_target must be 'peer' or 'label', got {self.hparams['cr_target']!r}")
         super().initialize()

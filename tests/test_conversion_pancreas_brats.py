@@ -293,6 +293,27 @@ def test_brats_split_lists(brats_tree, tmp_path, nnunet_env, monkeypatch, capsys
     verify_integrity(out, monkeypatch)
 
 
+def test_brats_region_labels(brats_tree, tmp_path, nnunet_env, monkeypatch):
+    """--labels regions: BraTS 0/2/1/4 stored as 0/1/2/3 and nnU-Net region labels in dataset.json."""
+    root, ids = brats_tree
+    lists = write_lists(tmp_path, [ids[0], ids[1]], [ids[2]], [ids[3]])
+    rc = brats.main(["-i", str(root), "-d", "523", "--labels", "regions", "--labeled", "1",
+                     "--split_lists", *lists, "-np", "1"])
+    assert rc == 0
+    out = nnunet_env["nnUNet_raw"] / "Dataset523_BraTS2019"
+    dj = json.loads((out / "dataset.json").read_text())
+    assert dj["labels"] == {"background": 0, "whole_tumor": [1, 2, 3], "tumor_core": [2, 3],
+                            "enhancing_tumor": [3]}
+    assert dj["regions_class_order"] == [1, 2, 3]
+    for folder, k in (("labelsTr", 0), ("labelsTs", 2)):
+        got = sitk.GetArrayFromImage(sitk.ReadImage(str(out / folder / f"{ids[k]}.nii.gz")))
+        seg = brats_seg(k)
+        expected = np.select([seg == 2, seg == 1, seg == 4], [1, 2, 3], 0)
+        np.testing.assert_array_equal(got, expected)
+        assert set(np.unique(got).tolist()) == {0, 1, 2, 3}
+    verify_integrity(out, monkeypatch)
+
+
 def test_brats_seeded_split(brats_tree, nnunet_env):
     root, ids = brats_tree
     out = brats.convert_brats(root, 521, labeled=1, num_train=3, num_val=1, seed=7, num_processes=1)

@@ -80,3 +80,42 @@ def test_fixed_dynamic_both_directions_update_both_subnets(hippo_ws, monkeypatch
         grads = [p.grad.abs().sum() for p in net.parameters() if p.grad is not None]
         assert grads and float(sum(grads)) > 0, name
     assert 0.0 <= float(losses["frac_dynamic_differs"]) <= 1.0
+
+
+def test_supervised_trainer_uses_labeled_data_only(hippo_ws, monkeypatch):
+    """nnSSLSupervisedTrainer: no unlabeled loader, budget from the hparams, loss = nnU-Net's L_sup."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLSupervisedTrainer", fold=3)
+    assert trainer.dataloader_unlabeled is None and trainer.unlabeled_batch_size == 0
+    assert (trainer.num_epochs, trainer.num_iterations_per_epoch) == (2, 3)  # TINY_HPARAMS from the plans
+
+    def no_unlabeled():
+        raise AssertionError("the supervised trainer asked for unlabeled data")
+    trainer.next_unlabeled = no_unlabeled
+    batch = next(trainer.dataloader_train)
+    with torch.no_grad():
+        expected = float(trainer.loss(trainer.network(batch["data"]), batch["target"]))
+    logs = [trainer.train_step(batch) for _ in range(6)]
+    assert float(logs[0]["loss"]) == pytest.approx(expected, rel=1e-5)
+    assert all(float(log["loss_sup"]) == float(log["loss"]) for log in logs)
+    assert min(float(log["loss"]) for log in logs[-3:]) < float(logs[0]["loss"])
+
+
+def test_ssl_trainers_refuse_region_labels(hippo_ws, monkeypatch):
+    """Region labels (e.g. nnssl_convert_brats --labels regions): clear error for SSL trainers, fine for the
+    supervised one."""
+    from nnssl_trainers import nnSSLCPSTrainer, nnSSLSupervisedTrainer
+    for k, v in hippo_ws.env.items():
+        if k.startswith("nnUNet"):
+            monkeypatch.setenv(k, v)
+    folder = hippo_ws.pre / "Dataset501_Hippocampus"
+    plans = json.loads((folder / f"{TINY_PLANS}.json").read_text())
+    dataset_json = json.loads((folder / "dataset.json").read_text())
+    dataset_json["labels"] = {"background": 0, "hippocampus": [1, 2], "posterior": [2]}
+    dataset_json["regions_class_order"] = [1, 2]
+    with pytest.raises(NotImplementedError, match="region labels"):  # nnU-Net 2.8 pops plans['continue_training']
+        nnSSLCPSTrainer({**plans, "continue_training": False}, "3d_fullres", 4, dataset_json,
+                        torch.device("cpu")).initialize()
+    supervised = nnSSLSupervisedTrainer({**plans, "continue_training": False}, "3d_fullres", 4, dataset_json,
+                                        torch.device("cpu"))
+    supervised.initialize()
+    assert supervised.label_manager.has_regions and supervised.label_manager.num_segmentation_heads == 2

@@ -17,7 +17,9 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 UNLABELED_FOLDER = "imagesUnlabeled"
 SPLIT_FILE = "nnssl_split.json"
@@ -91,13 +93,17 @@ def get_unlabeled_cases(raw_dataset_dir: str | os.PathLike,
     return cases
 
 
-def write_dataset_json(raw_dataset_dir: str | os.PathLike, channel_names: dict, labels: dict[str, int],
-                       num_training: int, file_ending: str, num_unlabeled: int, num_test: int = 0,
-                       **extra: Any) -> dict:
-    """Write nnU-Net's dataset.json plus ``numUnlabeled``/``numTest`` (and any ``extra`` keys); return it."""
+def write_dataset_json(raw_dataset_dir: str | os.PathLike, channel_names: dict,
+                       labels: dict[str, int | Sequence[int]], num_training: int, file_ending: str,
+                       num_unlabeled: int, num_test: int = 0, **extra: Any) -> dict:
+    """Write nnU-Net's dataset.json plus ``numUnlabeled``/``numTest`` (and any ``extra`` keys); return it.
+
+    A label value is an int, or a sequence of ints for an nnU-Net region (then ``extra`` must carry
+    ``regions_class_order``)."""
     content = {
         "channel_names": {str(k): v for k, v in channel_names.items()},
-        "labels": {k: int(v) for k, v in labels.items()},
+        "labels": {k: (int(v) if isinstance(v, (int, np.integer)) else [int(x) for x in v])
+                   for k, v in labels.items()},
         "numTraining": int(num_training),
         "file_ending": file_ending,
         "numUnlabeled": int(num_unlabeled),
