@@ -14,6 +14,7 @@ PACKAGES = [
     "nnssl.losses",
     "nnssl.pseudo_labels",
     "nnssl.quality",
+    "nnssl.self_training",
     "nnssl.planning",
     "nnssl.dataset_conversion",
     "nnssl_trainers",
@@ -62,6 +63,7 @@ setup(
             "nnssl_ext_trainer_path=nnssl.cli.discovery:main",
             "nnssl_evaluate=nnssl.evaluation.evaluate:main",
             "nnssl_train_quality_predictor=nnssl.quality.train:main",
+            "nnssl_self_train=nnssl.self_training.cli:main",
         ]
     },
 )
