@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -143,7 +144,8 @@ def main() -> None:
         run("nnssl_plan_and_preprocess", "-d", "598", "-np", "2")
         plans = "nnSSLPlans"
         if args.plans_args:
-            run("nnssl_derive_plans", "-d", "598", "-o", "nnSSLPlans_bench", *args.plans_args)
+            run("nnssl_derive_plans", "-d", "598", "-o", "nnSSLPlans_bench",
+                *[a for chunk in args.plans_args for a in shlex.split(chunk)])
             plans = "nnSSLPlans_bench"
         cfg = json.loads((tmp / "nnUNet_preprocessed" / "Dataset598_Hippocampus" / f"{plans}.json").read_text())
         c3d = cfg["configurations"]["3d_fullres"]

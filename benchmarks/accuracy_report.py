@@ -1,0 +1,154 @@
+"""Tables, gap closed and the Dice plot of the accuracy benchmark (``bench_accuracy.py``).
+
+Per method, every test case's metric is the mean over the foreground classes (nnssl_evaluate's "mean"
+row), averaged over the repetitions; the table gives mean +- std over test cases (the papers' layout),
+HD95/ASD in mm over cases where they are defined. Gap closed = (Dice_m - Dice_sup) / (Dice_full - Dice_sup)
+with Dice_sup of ``supervised`` (the labeled cases only) and Dice_full of ``full`` (all pool cases labeled),
+both at the same budget. Paired comparison with supervised-only over the same test cases: share of cases
+improved and the Wilcoxon signed-rank p-value.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+METRICS = ("dice", "jaccard", "hd95_mm", "asd_mm")
+HEADERS = ("Dice (%)", "Jaccard (%)", "HD95 (mm)", "ASD (mm)")
+
+
+def per_case_values(summary: Dict[str, Any]) -> Dict[str, Dict[str, float]]:
+    """{case: {metric: mean over the summary's labels}} of one nnssl_evaluate summary (NaN if undefined)."""
+    labels = [str(lab) for lab in summary["labels"]]
+    out = {}
+    for case in summary["per_case"]:
+        m = case["metrics"]
+        out[case["case"]] = {k: float(np.mean([np.nan if m[lab][k] is None else m[lab][k] for lab in labels]))
+                             for k in METRICS}
+    return out
+
+
+def gap_closed(dice: float, dice_sup: float, dice_full: float) -> float:
+    """(dice - dice_sup) / (dice_full - dice_sup); NaN when the gap is not positive."""
+    gap = dice_full - dice_sup
+    return (dice - dice_sup) / gap if gap > 0 else float("nan")
+
+
+def _nanmean(values) -> float:
+    """Mean ignoring NaN; NaN (without a warning) when nothing is defined."""
+    a = np.asarray(values, dtype=float)
+    return float(a[~np.isnan(a)].mean()) if (~np.isnan(a)).any() else float("nan")
+
+
+def _nanstd(values) -> float:
+    a = np.asarray(values, dtype=float)
+    return float(a[~np.isnan(a)].std()) if (~np.isnan(a)).any() else float("nan")
+
+
+def collect_rows(summaries: Dict[str, Sequence[Path]], settings: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per method: per-case values (averaged over repetitions), stats, run-to-run spread."""
+    rows = []
+    for method, files in summaries.items():
+        runs = [per_case_values(json.loads(Path(f).read_text())) for f in files]
+        cases = sorted(runs[0])
+        if any(sorted(r) != cases for r in runs):
+            raise ValueError(f"{method}: repetitions evaluated different test cases")
+        values = {k: np.array([_nanmean([r[c][k] for r in runs]) for c in cases]) for k in METRICS}
+        run_dice = [_nanmean([r[c]["dice"] for c in cases]) for r in runs]
+        rows.append({"method": method, "trainer": settings["methods"][method]["trainer"], "cases": cases,
+                     "values": {k: v.tolist() for k, v in values.items()},
+                     "stats": {k: {"mean": _nanmean(v), "std": _nanstd(v),
+                                   "n": int(np.sum(~np.isnan(v)))} for k, v in values.items()},
+                     "run_dice": run_dice})
+    _add_comparisons(rows)
+    return rows
+
+
+def _add_comparisons(rows: List[Dict[str, Any]]) -> None:
+    by = {r["method"]: r for r in rows}
+    if "supervised" not in by:
+        return
+    sup = np.array(by["supervised"]["values"]["dice"])
+    full = by["full"]["stats"]["dice"]["mean"] if "full" in by else float("nan")
+    for r in rows:
+        d = np.array(r["values"]["dice"])
+        r["gap_closed"] = gap_closed(r["stats"]["dice"]["mean"], float(np.mean(sup)), full)
+        r["improved_cases"] = float(np.mean(d > sup))
+        r["wilcoxon_p"] = _wilcoxon(d, sup) if r["method"] != "supervised" else float("nan")
+
+
+def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import wilcoxon
+    if np.allclose(a, b):
+        return 1.0
+    return float(wilcoxon(a, b).pvalue)
+
+
+def markdown_table(rows: List[Dict[str, Any]]) -> str:
+    """The papers' layout plus run spread, gap closed and the paired comparison with supervised-only."""
+    head = ["Method", "Trainer", *HEADERS, "Dice per run", "Gap closed", "Cases improved", "Wilcoxon p"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["method"], f"`{r['trainer']}`"]
+        for k in METRICS:
+            scale = 100.0 if k in ("dice", "jaccard") else 1.0
+            st = r["stats"][k]
+            cells.append(f"{st['mean'] * scale:.2f} ± {st['std'] * scale:.2f}")
+        cells.append(", ".join(f"{100 * d:.2f}" for d in r["run_dice"]))
+        gc, imp, p = r.get("gap_closed", np.nan), r.get("improved_cases", np.nan), r.get("wilcoxon_p", np.nan)
+        cells.append("" if r["method"] in ("supervised", "full") or np.isnan(gc) else f"{100 * gc:.0f}%")
+        cells.append("" if r["method"] == "supervised" or np.isnan(imp) else f"{100 * imp:.0f}%")
+        cells.append("" if np.isnan(p) else f"{p:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_dice(rows: List[Dict[str, Any]], path: Path, title: str) -> None:
+    """Per-case Dice (dots) and mean (bar) per method."""
+    import matplotlib
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1.1 * len(rows) + 2, 4))
+    rng = np.random.default_rng(0)
+    for i, r in enumerate(rows):
+        d = 100 * np.array(r["values"]["dice"])
+        ax.bar(i, np.mean(d), color="#9ecae1" if r["method"] not in ("supervised", "full") else "#cccccc")
+        ax.scatter(i + rng.uniform(-0.25, 0.25, d.size), d, s=6, color="#08519c", zorder=3)
+    ax.set_xticks(range(len(rows)), [r["method"] for r in rows], rotation=35, ha="right")
+    ax.set_ylabel("Dice (%) per test case, bar = mean")
+    ax.set_title(title)
+    lo = min(100 * min(r["values"]["dice"]) for r in rows)
+    ax.set_ylim(max(0.0, lo - 5), 100)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN -> None, numpy scalars -> Python (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path, command: str) -> None:
+    """results.json, results.md and dice.png in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    content = {"settings": settings, "command": command, "commit": commit, "rows": rows}
+    (out / "results.json").write_text(json.dumps(_json_safe(content), indent=2, allow_nan=False))
+    plot_dice(rows, out / "dice.png", settings["name"])
+    n = len(rows[0]["cases"]) if rows else 0
+    text = (f"Settings `{settings['name']}`, {n} test cases, {settings.get('repetitions', 1)} run(s) per method, "
+            f"commit {commit}.\nCommand: `{command}`\n\n" + markdown_table(rows) + "\n")
+    (out / "results.md").write_text(text)

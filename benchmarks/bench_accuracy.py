@@ -1,0 +1,307 @@
+"""Accuracy at CPU scale: does each SSL trainer beat supervised-only at an equal iteration budget?
+
+For one settings file (``benchmarks/settings/*.json``, documented in docs/benchmarks.md) the harness
+1. prepares two raw datasets from the real data in its original layout: ``ssl`` (``split.labeled`` labeled
+   cases, the rest of a ``split.pool`` of training cases unlabeled, ``split.test`` held-out test cases) and
+   ``full`` (the same pool, all labeled, the same test cases: the all-labels upper bound);
+2. plans and preprocesses ``ssl`` (nnssl_plan_and_preprocess), moves its plans to ``full`` (nnU-Net's
+   nnUNetv2_move_plans_between_datasets + nnUNetv2_preprocess), and derives the CPU plans of the settings
+   (``nnssl_derive_plans``, one plans name per repetition so repeated runs keep separate result folders)
+   with the budget as nnssl hyperparameters;
+3. trains every method (nnUNetv2_train; ``nnssl_self_train`` for self-training with the budget split
+   evenly over its rounds; the quality predictor once per repetition for the _QG trainers), predicts the
+   test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate);
+4. writes ``results.json``, ``results.md`` (tables in the papers' layout, gap closed) and ``dice.png``.
+Finished steps are skipped when the harness is re-run with the same work folder (resume after a stop).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_report import collect_rows, write_report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Harness:
+    """One settings file, one work folder (nnU-Net's three folders below it), resumable."""
+
+    def __init__(self, settings: Dict[str, Any], workdir: Path, data_root: Path, device: str, log=print):
+        self.s, self.work, self.data_root, self.device, self.log = settings, workdir, data_root, device, log
+        self.folders = {k: workdir / k for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
+        for p in self.folders.values():
+            p.mkdir(parents=True, exist_ok=True)
+        (workdir / "logs").mkdir(exist_ok=True)
+        from nnssl.cli.discovery import with_ext_trainer_path
+        self.env = {**os.environ, **{k: str(v) for k, v in self.folders.items()},
+                    "nnUNet_extTrainer": with_ext_trainer_path(os.environ.get("nnUNet_extTrainer")),
+                    "MPLBACKEND": "agg"}
+        self.env.setdefault("nnUNet_n_proc_DA", "1")
+        self.env.setdefault("nnUNet_def_n_proc", "1")
+        self.env.setdefault("nnUNet_compile", "0")
+        self.env.pop("nnssl_hparams", None)
+        self.ids = settings["dataset_ids"]
+        self._predictor_lock = threading.Lock()
+        self.cfg = settings["configuration"]
+
+    # ------------------------------------------------------------------ helpers
+    def run(self, name: str, *cmd: str, env: Optional[Dict[str, str]] = None) -> None:
+        """Run a console script, its output to logs/<name>.log; raise with the log's tail on failure."""
+        log_file = self.work / "logs" / f"{name}.log"
+        t0 = time.time()
+        self.log(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd)}")
+        with open(log_file, "w", encoding="utf-8") as f:
+            proc = subprocess.run(list(cmd), env={**self.env, **(env or {})}, stdout=f, stderr=subprocess.STDOUT,
+                                  cwd=self.work)
+        if proc.returncode != 0:
+            tail = log_file.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(f"{name} failed (exit {proc.returncode}); log {log_file}:\n{tail}")
+        self.log(f"    done in {time.time() - t0:.0f} s")
+
+    def dataset_name(self, which: str) -> str:
+        return f"Dataset{self.ids[which]:03d}_{self.s['name']}_{which}"
+
+    def plans_name(self, rep: int) -> str:
+        return f"nnSSLPlans_{self.s['name']}_r{rep}"
+
+    # ------------------------------------------------------------------ 1. data
+    def prepare(self) -> None:
+        """Convert ``ssl`` and ``full``, plan/preprocess both with the same plans, derive the CPU plans."""
+        raw = self.folders["nnUNet_raw"]
+        split, src = self.s["split"], self.s["source"]
+        for which, labeled in (("ssl", split["labeled"]), ("full", split["pool"])):
+            if (raw / self.dataset_name(which) / "dataset.json").is_file():
+                continue
+            source = self.data_root / src["folder"]
+            common = ["-d", str(self.ids[which]), "-n", f"{self.s['name']}_{which}", "-np", "1"]
+            if src["kind"] == "msd":
+                task = self._msd_pool(source)
+                self.run(f"convert_{which}", "nnssl_convert_msd", "-i", str(task), *common,
+                         "--labeled", str(labeled), "--test", str(split["test"]), "--seed", str(split["seed"]))
+            elif src["kind"] == "la":
+                self.run(f"convert_{which}", "nnssl_convert_la", "-i", str(source), *common, "--labeled",
+                         str(labeled), "--test", str(split["test"]), "--max_unlabeled",
+                         str(split["pool"] - labeled))
+            else:
+                raise ValueError(f"source.kind {src['kind']!r}: expected 'msd' or 'la'")
+        pre = self.folders["nnUNet_preprocessed"]
+        done_ssl = self.work / "logs" / "plan_ssl.done"
+        if not done_ssl.is_file():  # nnssl_plan_and_preprocess itself resumes an interrupted run
+            extra = ["--target_spacing", *map(str, self.s["target_spacing"])] if "target_spacing" in self.s else []
+            self.run("plan_ssl", "nnssl_plan_and_preprocess", "-d", str(self.ids["ssl"]), "-c", self.cfg,
+                     "-np", "1", *extra)
+            done_ssl.write_text("nnssl_plan_and_preprocess finished\n")
+        done_full = self.work / "logs" / "preprocess_full.done"
+        if not done_full.is_file():
+            # nnU-Net's fingerprint (trainers copy it into their results) and dataset.json (nnU-Net's planning
+            # step would copy it), then the ssl dataset's plans
+            self.run("fingerprint_full", "nnUNetv2_extract_fingerprint", "-d", str(self.ids["full"]), "-np", "1")
+            shutil.copy(raw / self.dataset_name("full") / "dataset.json", pre / self.dataset_name("full"))
+            self.run("plans_to_full", "nnUNetv2_move_plans_between_datasets", "-s", str(self.ids["ssl"]),
+                     "-t", str(self.ids["full"]), "-sp", "nnSSLPlans", "-tp", "nnSSLPlans")
+            self.run("preprocess_full", "nnUNetv2_preprocess", "-d", str(self.ids["full"]), "-plans_name",
+                     "nnSSLPlans", "-c", self.cfg, "-np", "1")
+            done_full.write_text("nnUNetv2_preprocess finished\n")  # marker: the step ran to its end
+        p = self.s["plans"]
+        for rep in range(self.s.get("repetitions", 1)):
+            for which in ("ssl", "full"):
+                if (pre / self.dataset_name(which) / f"{self.plans_name(rep)}.json").is_file():
+                    continue
+                args = ["--patch_size", *map(str, p["patch_size"]), "--n_stages", str(p["n_stages"]),
+                        "--features_base", str(p["features_base"]), "--features_max", str(p["features_max"]),
+                        "--batch_size", str(p["batch_size"])]
+                self.run(f"derive_plans_{which}_r{rep}", "nnssl_derive_plans", "-d", str(self.ids[which]),
+                         "-o", self.plans_name(rep), "-c", self.cfg, *args, "--hparams",
+                         json.dumps(self.s["hparams"]))
+
+    def _msd_pool(self, source: Path) -> Path:
+        """MSD-layout copy of ``pool + test`` cases drawn (seeded) from ``source``."""
+        import numpy as np
+        task = self.work / "source_subset"
+        if (task / "dataset.json").is_file():
+            return task
+        meta = json.loads((source / "dataset.json").read_text())
+        ids = sorted(Path(t["image"]).name[:-len(".nii.gz")] for t in meta["training"])
+        n = self.s["split"]["pool"] + self.s["split"]["test"]
+        if n > len(ids):
+            raise ValueError(f"split pool + test = {n} exceeds the {len(ids)} cases of {source}")
+        chosen = sorted(ids[i] for i in np.random.default_rng(self.s["split"]["seed"]).choice(len(ids), n, False))
+        tmp = task.with_name(task.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for sub in ("imagesTr", "labelsTr"):
+            (tmp / sub).mkdir(parents=True)
+            for i in chosen:
+                shutil.copy(source / sub / f"{i}.nii.gz", tmp / sub / f"{i}.nii.gz")
+        meta = {**meta, "numTraining": n, "numTest": 0, "test": [],
+                "training": [{"image": f"./imagesTr/{i}.nii.gz", "label": f"./labelsTr/{i}.nii.gz"} for i in chosen]}
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2))
+        os.rename(tmp, task)
+        return task
+
+    # ------------------------------------------------------------------ 2. methods
+    def predictor_path(self, rep: int) -> Path:
+        from nnssl.quality.io import default_predictor_path
+        old = os.environ.get("nnUNet_results")
+        os.environ["nnUNet_results"] = str(self.folders["nnUNet_results"])
+        try:
+            return Path(default_predictor_path(self.dataset_name("ssl"), self.plans_name(rep), self.cfg))
+        finally:
+            os.environ.pop("nnUNet_results") if old is None else os.environ.__setitem__("nnUNet_results", old)
+
+    def train_quality_predictor(self, rep: int) -> Path:
+        """The repetition's quality predictor (trained once; concurrent _QG jobs wait for it)."""
+        with self._predictor_lock:  # also guards predictor_path's temporary os.environ change
+            path = self.predictor_path(rep)
+            if path.is_file():
+                return path
+            q = self.s["quality_predictor"]
+            self.run(f"quality_predictor_r{rep}", "nnssl_train_quality_predictor", "-d", str(self.ids["ssl"]),
+                     "-c", self.cfg, "-p", self.plans_name(rep), "--iterations", str(q["iterations"]),
+                     "--batch_size", str(q["batch_size"]), "--holdout_fraction", str(q["holdout_fraction"]),
+                     "--seed", str(rep), "-device", self.device)
+        return path
+
+    def run_method(self, method: str, rep: int) -> Path:
+        """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON."""
+        spec = self.s["methods"][method]
+        which = spec.get("dataset", "ssl")
+        out = self.work / "predictions" / f"{method}_r{rep}"
+        summary = out / "nnssl_summary.json"
+        if summary.is_file():
+            return summary
+        plans, fold, trainer = self.plans_name(rep), str(self.s["fold"]), spec["trainer"]
+        hparams = dict(spec.get("hparams", {}))
+        if spec.get("quality_predictor"):
+            hparams["qg_predictor"] = str(self.train_quality_predictor(rep))
+        env = {"nnssl_hparams": json.dumps(hparams)} if hparams else {}
+        model_dataset = str(self.ids[which])
+        if "self_train" in spec:
+            model_dataset, plans, trainer = self._self_train(method, rep, spec, env)
+        else:
+            ckpt = (self.folders["nnUNet_results"] / self.dataset_name(which) / f"{trainer}__{plans}__{self.cfg}"
+                    / f"fold_{fold}" / "checkpoint_final.pth")
+            if not ckpt.is_file():
+                cont = ["--c"] if ckpt.with_name("checkpoint_latest.pth").is_file() else []
+                self.run(f"train_{method}_r{rep}", "nnUNetv2_train", model_dataset, self.cfg, fold, "-tr", trainer,
+                         "-p", plans, "-device", self.device, *cont, env=env)
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        test_images = self.folders["nnUNet_raw"] / self.dataset_name("ssl") / "imagesTs"
+        self.run(f"predict_{method}_r{rep}", "nnUNetv2_predict", "-i", str(test_images), "-o", str(tmp), "-d",
+                 model_dataset, "-c", self.cfg, "-f", fold, "-tr", trainer, "-p", plans, "-device", self.device,
+                 "-npp", "1", "-nps", "1", "--disable_progress_bar",
+                 *([] if self.s.get("tta", True) else ["--disable_tta"]))
+        self.run(f"evaluate_{method}_r{rep}", "nnssl_evaluate", "-ref",
+                 str(self.folders["nnUNet_raw"] / self.dataset_name("ssl") / "labelsTs"), "-pred", str(tmp),
+                 "-d", str(self.ids["ssl"]), "-np", "1")
+        shutil.rmtree(out, ignore_errors=True)
+        os.rename(tmp, out)
+        return summary
+
+    def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
+        """nnssl_self_train with the budget split evenly over teacher + rounds; returns the final model's
+        (dataset, plans, trainer)."""
+        rounds = int(spec["self_train"]["rounds"])
+        budget = dict(self.s["hparams"])
+        budget["num_epochs"] = max(1, budget["num_epochs"] // (rounds + 1))
+        hp = {**json.loads(env.get("nnssl_hparams", "{}")), **budget}
+        st_methods = [m for m, sp in self.s["methods"].items() if "self_train" in sp]
+        base = self.ids["self_train"] + 20 * rep + 5 * st_methods.index(method)  # rounds <= 4 per method
+        derived = [str(base + k) for k in range(1, rounds + 1)]
+        self.run(f"self_train_{method}_r{rep}", "nnssl_self_train", "-d", str(self.ids["ssl"]), "-c", self.cfg,
+                 "-f", str(self.s["fold"]), "-p", self.plans_name(rep), "-tr", spec["trainer"], "--rounds",
+                 str(rounds), "--derived_ids", *derived, "-device", self.device, "-np", "1",
+                 *spec["self_train"].get("args", []), env={"nnssl_hparams": json.dumps(hp)})
+        state = (self.folders["nnUNet_results"] / self.dataset_name("ssl")
+                 / f"nnSSLSelfTrain__{spec['trainer']}__{self.plans_name(rep)}__{self.cfg}"
+                 / f"fold_{self.s['fold']}" / "state.json")
+        final = json.loads(state.read_text())["final"]  # the model nnssl_self_train reports as its result
+        return str(final["dataset"]), final["plans"], final["trainer"]
+
+
+#: settings keys that may change between runs in one work folder (methods are added, runs repeated)
+VOLATILE_KEYS = ("methods", "repetitions", "_doc")
+
+
+def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
+    """Refuse to reuse a work folder whose finished steps were made with other settings (data, plans,
+    budget); the first run records them in ``record``. Methods already run must keep their definition."""
+    fixed = {k: v for k, v in settings.items() if k not in VOLATILE_KEYS}
+    if record.is_file():
+        old = json.loads(record.read_text())
+        old_fixed = {k: v for k, v in old.items() if k not in VOLATILE_KEYS}
+        changed = sorted(k for k in set(fixed) | set(old_fixed) if fixed.get(k) != old_fixed.get(k))
+        changed += sorted(f"methods.{m}" for m, spec in settings["methods"].items()
+                          if m in old.get("methods", {}) and old["methods"][m] != spec)
+        if changed:
+            raise SystemExit(f"error: {record.parent} was made with other settings ({', '.join(changed)} differ; "
+                             f"see {record}); use a new --workdir")
+        settings = {**old, **settings, "methods": {**old.get("methods", {}), **settings["methods"]}}
+    record.write_text(json.dumps(settings, indent=2))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Example: python benchmarks/bench_accuracy.py --settings "
+                                       "benchmarks/settings/hippocampus_cpu.json --workdir /tmp/bench_hippo "
+                                       "--methods supervised full cps")
+    p.add_argument("--settings", required=True, help="settings JSON (benchmarks/settings/)")
+    p.add_argument("--workdir", required=True, help="work folder (nnU-Net folders, predictions, logs); reused")
+    p.add_argument("--data", default=os.environ.get("NNSSL_DATA", str(REPO.parent / "shared" / "data")),
+                   help="folder with the real data (default: $NNSSL_DATA or ../shared/data)")
+    p.add_argument("--methods", nargs="+", default=None, help="subset of the settings' methods (default: all)")
+    p.add_argument("--repetitions", type=int, default=None, help="override the settings' repetitions")
+    p.add_argument("--out", default=None, help="report folder (default: WORKDIR/report)")
+    p.add_argument("-device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; default 1)")
+    a = p.parse_args(argv)
+    settings = json.loads(Path(a.settings).read_text())
+    if a.repetitions is not None:
+        settings["repetitions"] = a.repetitions
+    methods = a.methods or list(settings["methods"])
+    unknown = [m for m in methods if m not in settings["methods"]]
+    if unknown:
+        p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
+    h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)
+    check_same_settings(settings, h.work / "settings.json")
+    h.prepare()
+    reps = range(settings.get("repetitions", 1))
+    # _QG methods last: with --jobs the others run while the first _QG job trains the predictor
+    ordered = sorted(methods, key=lambda m: bool(settings["methods"][m].get("quality_predictor")))
+    tasks = [(m, rep) for rep in reps for m in ordered]
+    if a.jobs > 1:
+        h.env["OMP_NUM_THREADS"] = "1"
+        with ThreadPoolExecutor(a.jobs) as pool:
+            done = dict(zip(tasks, pool.map(lambda t: h.run_method(*t), tasks)))
+    else:
+        done = {t: h.run_method(*t) for t in tasks}
+    summaries: Dict[str, List[Path]] = {m: [done[(m, rep)] for rep in reps] for m in methods}
+    out = Path(a.out or Path(a.workdir) / "report")
+    rows = collect_rows(summaries, settings)
+    write_report(rows, settings, out, command=" ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])))
+    print((out / "results.md").read_text())
+    return 0
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

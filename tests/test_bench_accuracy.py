@@ -1,0 +1,148 @@
+"""The accuracy benchmark harness (benchmarks/bench_accuracy.py) at a tiny budget, and its report maths."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import accuracy_report as report  # noqa: E402
+from bench_accuracy import check_same_settings  # noqa: E402
+
+TINY_SETTINGS = {
+    "name": "hippo_tiny",
+    "source": {"kind": "msd", "folder": "Hippocampus"},
+    "split": {"pool": 5, "labeled": 2, "test": 2, "seed": 3},
+    "dataset_ids": {"ssl": 571, "full": 572, "self_train": 580},
+    "configuration": "3d_fullres",
+    "plans": {"patch_size": [32, 32, 32], "n_stages": 3, "features_base": 4, "features_max": 16, "batch_size": 2},
+    "hparams": {"num_epochs": 2, "num_iterations_per_epoch": 2, "num_val_iterations_per_epoch": 1, "save_every": 1},
+    "fold": "all",
+    "repetitions": 1,
+    "quality_predictor": {"iterations": 3, "batch_size": 2, "holdout_fraction": 0.5},
+    "methods": {
+        "supervised": {"trainer": "nnSSLSupervisedTrainer"},
+        "full": {"trainer": "nnSSLSupervisedTrainer", "dataset": "full"},
+        "self_training": {"trainer": "nnSSLSupervisedTrainer", "self_train": {"rounds": 1}},
+        "cps_qg": {"trainer": "nnSSLCPSTrainer_QG", "quality_predictor": True},
+    },
+}
+
+
+def _summary(values: dict) -> dict:
+    """A minimal nnssl_evaluate summary: {case: {label: dice}} (jaccard etc. derived)."""
+    per_case = []
+    for case, labels in values.items():
+        metrics = {str(lab): {"dice": d, "jaccard": d / (2 - d), "hd95_mm": 1.0 * lab, "asd_mm": None}
+                   for lab, d in labels.items()}
+        per_case.append({"case": case, "metrics": metrics})
+    return {"labels": sorted({lab for v in values.values() for lab in v}), "per_case": per_case}
+
+
+def test_gap_closed_by_hand():
+    assert report.gap_closed(0.80, 0.70, 0.90) == pytest.approx(0.5)
+    assert report.gap_closed(0.65, 0.70, 0.90) == pytest.approx(-0.25)
+    assert math.isnan(report.gap_closed(0.8, 0.9, 0.9))
+
+
+def test_rows_average_classes_then_repetitions(tmp_path):
+    files = {}
+    for name, runs in {"supervised": [{"a": {1: 0.6, 2: 0.8}, "b": {1: 0.5, 2: 0.5}}],
+                       "full": [{"a": {1: 0.9, 2: 0.9}, "b": {1: 0.8, 2: 0.8}}],
+                       "cps": [{"a": {1: 0.8, 2: 0.8}, "b": {1: 0.6, 2: 0.6}},
+                               {"a": {1: 0.7, 2: 0.9}, "b": {1: 0.6, 2: 0.8}}]}.items():
+        files[name] = []
+        for k, run in enumerate(runs):
+            path = tmp_path / f"{name}_{k}.json"
+            path.write_text(json.dumps(_summary(run)))
+            files[name].append(path)
+    settings = {"methods": {m: {"trainer": f"T_{m}"} for m in files}}
+    rows = {r["method"]: r for r in report.collect_rows(files, settings)}
+    # supervised: case a = (0.6 + 0.8) / 2 = 0.7, case b = 0.5 -> mean 0.6, std 0.1
+    assert rows["supervised"]["values"]["dice"] == pytest.approx([0.7, 0.5])
+    assert rows["supervised"]["stats"]["dice"]["mean"] == pytest.approx(0.6)
+    assert rows["supervised"]["stats"]["dice"]["std"] == pytest.approx(0.1)
+    # cps: case a = mean(0.8, 0.8) = 0.8 averaged with run 2's 0.8 -> 0.8; case b = (0.6 + 0.7) / 2 = 0.65
+    assert rows["cps"]["values"]["dice"] == pytest.approx([0.8, 0.65])
+    assert rows["cps"]["run_dice"] == pytest.approx([0.7, 0.75])
+    # full mean 0.85: gap closed (0.725 - 0.6) / (0.85 - 0.6) = 0.5; both cases improved
+    assert rows["cps"]["gap_closed"] == pytest.approx(0.5)
+    assert rows["cps"]["improved_cases"] == 1.0
+    assert all(v is None or math.isnan(v) for v in rows["cps"]["values"]["asd_mm"])  # undefined stays NaN
+    assert rows["cps"]["values"]["hd95_mm"] == pytest.approx([1.5, 1.5])
+    table = report.markdown_table(list(rows.values()))
+    assert "| cps | `T_cps` | 72.50 ± 7.50 |" in table and "| 50% | 100% |" in table
+
+
+def test_work_folder_refuses_other_settings(tmp_path):
+    record = tmp_path / "settings.json"
+    check_same_settings(TINY_SETTINGS, record)
+    more = {**TINY_SETTINGS, "methods": {**TINY_SETTINGS["methods"], "cps": {"trainer": "nnSSLCPSTrainer"}},
+            "repetitions": 3}
+    check_same_settings(more, record)  # adding methods and runs is fine
+    assert set(json.loads(record.read_text())["methods"]) == {"supervised", "full", "cps_qg", "cps"}
+    budget = {**TINY_SETTINGS, "hparams": {**TINY_SETTINGS["hparams"], "num_epochs": 5}}
+    with pytest.raises(SystemExit, match="hparams differ"):
+        check_same_settings(budget, record)
+    redefined = {**TINY_SETTINGS, "methods": {**TINY_SETTINGS["methods"], "supervised": {"trainer": "X"}}}
+    with pytest.raises(SystemExit, match="methods.supervised"):
+        check_same_settings(redefined, record)
+
+
+def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
+    """Converts, plans, trains, predicts and evaluates four methods at a budget of 2 x 2 iterations
+    (self-training: 1 + 1 epoch), writes the report; a second run reuses everything (no training, no prediction)."""
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps(TINY_SETTINGS))
+    work = tmp_path / "work"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "bench_accuracy.py"), "--settings", str(settings),
+           "--workdir", str(work), "--data", str(hippocampus_dir.parent), "-device", "cpu"]
+    env = {"PATH": str(Path(sys.executable).parent) + ":" + __import__("os").environ["PATH"],
+           "nnUNet_n_proc_DA": "0", "nnUNet_def_n_proc": "1", "nnUNet_compile": "0", "OMP_NUM_THREADS": "2",
+           "PYTHONUTF8": "1", "HOME": str(tmp_path)}
+    first = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for step in ("train_supervised_r0", "train_full_r0", "quality_predictor_r0", "train_cps_qg_r0",
+                 "predict_cps_qg_r0", "evaluate_full_r0"):
+        assert f"{step}:" in first.stdout
+    result = json.loads((work / "report" / "results.json").read_text())
+    rows = {r["method"]: r for r in result["rows"]}
+    assert list(rows) == ["supervised", "full", "self_training", "cps_qg"]
+    test_ids = json.loads((work / "nnUNet_raw" / "Dataset571_hippo_tiny_ssl" / "nnssl_split.json").read_text())["test"]
+    for r in rows.values():
+        assert r["cases"] == sorted(f"{i}.nii.gz" for i in test_ids)
+        assert all(0.0 <= d <= 1.0 for d in r["values"]["dice"])
+    full_split = json.loads((work / "nnUNet_raw" / "Dataset572_hippo_tiny_full" / "nnssl_split.json").read_text())
+    ssl_split = json.loads((work / "nnUNet_raw" / "Dataset571_hippo_tiny_ssl" / "nnssl_split.json").read_text())
+    assert full_split["test"] == ssl_split["test"]
+    assert sorted(full_split["labeled"]) == sorted(ssl_split["labeled"] + ssl_split["unlabeled"])
+    sup, full = rows["supervised"]["stats"]["dice"]["mean"], rows["full"]["stats"]["dice"]["mean"]
+    expected = report.gap_closed(rows["cps_qg"]["stats"]["dice"]["mean"], sup, full)
+    assert (math.isnan(expected) and rows["cps_qg"]["gap_closed"] is None or
+            rows["cps_qg"]["gap_closed"] == pytest.approx(expected, nan_ok=True))
+    hp = json.loads(next((work / "nnUNet_results").glob("Dataset571_*/nnSSLCPSTrainer_QG__*/fold_all/"
+                                                        "nnssl_hparams.json")).read_text())["hparams"]
+    assert hp["num_epochs"] == 2 and hp["num_iterations_per_epoch"] == 2 and hp["qg_predictor"].endswith(".pth")
+    # self-training: teacher and student each got half the epochs; its predictions come from the student
+    st = json.loads(next((work / "nnUNet_results").glob("Dataset571_*/nnSSLSelfTrain__*/fold_all/state.json"))
+                    .read_text())
+    assert st["final"]["dataset"].startswith("Dataset581_")
+    student = work / "nnUNet_results" / st["final"]["dataset"]
+    assert json.loads(next(student.glob("*/fold_all/nnssl_hparams.json")).read_text())["hparams"]["num_epochs"] == 1
+    predict_line = next(line for line in first.stdout.splitlines() if "predict_self_training_r0:" in line)
+    assert f"-d {st['final']['dataset']} " in predict_line
+    md = (work / "report" / "results.md").read_text()
+    assert "| supervised | `nnSSLSupervisedTrainer` |" in md and "Dice (%)" in md
+    png = (work / "report" / "dice.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    second = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "train_" not in second.stdout and "predict_" not in second.stdout
+    assert json.loads((work / "report" / "results.json").read_text())["rows"][0]["values"] == \
+        rows["supervised"]["values"]
