@@ -60,14 +60,14 @@ class Harness:
         """Run a console script, its output to logs/<name>.log; raise with the log's tail on failure."""
         log_file = self.work / "logs" / f"{name}.log"
         t0 = time.time()
-        self.log(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd)}")
+        self.log(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd)}", flush=True)
         with open(log_file, "w", encoding="utf-8") as f:
             proc = subprocess.run(list(cmd), env={**self.env, **(env or {})}, stdout=f, stderr=subprocess.STDOUT,
                                   cwd=self.work)
         if proc.returncode != 0:
             tail = log_file.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise RuntimeError(f"{name} failed (exit {proc.returncode}); log {log_file}:\n{tail}")
-        self.log(f"    done in {time.time() - t0:.0f} s")
+        self.log(f"    {name} done in {time.time() - t0:.0f} s", flush=True)
 
     def dataset_name(self, which: str) -> str:
         return f"Dataset{self.ids[which]:03d}_{self.s['name']}_{which}"
@@ -283,10 +283,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     tasks = [(m, rep) for rep in reps for m in ordered]
     if a.jobs > 1:
         h.env["OMP_NUM_THREADS"] = "1"
-        with ThreadPoolExecutor(a.jobs) as pool:
-            done = dict(zip(tasks, pool.map(lambda t: h.run_method(*t), tasks)))
-    else:
-        done = {t: h.run_method(*t) for t in tasks}
+    done, failed = {}, {}
+    with ThreadPoolExecutor(max(1, a.jobs)) as pool:  # a failed method does not stop the others
+        futures = {t: pool.submit(h.run_method, *t) for t in tasks}
+        for t, future in futures.items():
+            try:
+                done[t] = future.result()
+            except Exception as e:  # noqa: BLE001 - reported below, the run goes on
+                failed[t] = e
+                print(f"error: {t[0]} (run {t[1]}) failed: {e}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"error: {len(failed)} method run(s) failed: {sorted(failed)}; no report written", file=sys.stderr)
+        return 1
     summaries: Dict[str, List[Path]] = {m: [done[(m, rep)] for rep in reps] for m in methods}
     out = Path(a.out or Path(a.workdir) / "report")
     rows = collect_rows(summaries, settings)

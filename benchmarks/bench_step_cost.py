@@ -7,7 +7,8 @@ fixed labeled + unlabeled batch (data loading excluded):
   bare  = for every trained network: forward on cat(labeled, unlabeled patch), nnU-Net's supervised
           loss on the labeled part, backward, gradient clipping, SGD step; auxiliary networks
           (Mean Teacher's teacher): one no-grad forward on the unlabeled patch
-  ratio = step / bare (the cost of the SSL logic), and step / nnUNetTrainer's own train_step.
+  ratio = step / bare (the cost of the SSL logic), and step / nnUNetTrainer's own train_step;
+  peak memory of one train_step (CUDA: max allocated; CPU: the process' peak RSS during the step).
 _QG variants use a predictor file (random weights: same cost as a trained one) and are also reported
 relative to their base trainer's step.
 For nnSSLFixedDynamicTrainer the no-grad pseudo-label forwards (fixed crop of SN2, 4 shifted crops of
@@ -79,18 +80,38 @@ def make_trainer(name: str, plans: str):
     return trainer
 
 
+def peak_memory_mib(fn, device: torch.device) -> float:
+    """Peak memory while ``fn`` runs: CUDA max_memory_allocated, else the process' peak RSS (Linux VmHWM, reset
+    through /proc/self/clear_refs; NaN where that is unavailable), in MiB."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak RSS (VmHWM) to the current RSS
+        fn()
+        with open("/proc/self/status") as f:
+            hwm = next(line for line in f if line.startswith("VmHWM:"))
+        return int(hwm.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return float("nan")
+
+
 def measure(name: str, plans: str, steps: int, warmup: int) -> dict:
     trainer = make_trainer(name, plans)
     batch = next(trainer.dataloader_train)
     if not hasattr(trainer, "subnetworks"):  # nnU-Net's own trainer
-        return {"step": timed(lambda: trainer.train_step(batch), steps, warmup)}
+        step = timed(lambda: trainer.train_step(batch), steps, warmup)
+        return {"step": step, "peak_mib": peak_memory_mib(lambda: trainer.train_step(batch), trainer.device)}
     region = trainer.next_unlabeled()
     trainer.next_unlabeled = lambda: region
     step = timed(lambda: trainer.train_step(batch), steps, warmup)
+    peak = peak_memory_mib(lambda: trainer.train_step(batch), trainer.device)
     patch = list(trainer.configuration_manager.patch_size)
     trim = [(r - p) // 2 for r, p in zip(region.shape[2:], patch)]
     fixed = region[(slice(None), slice(None)) + tuple(slice(t, t + p) for t, p in zip(trim, patch))]
-    result = {"step": step, "bare": timed(bare_step(trainer, batch, fixed), steps, warmup)}
+    result = {"step": step, "peak_mib": peak, "bare": timed(bare_step(trainer, batch, fixed), steps, warmup)}
     if hasattr(trainer, "_dynamic_label"):
         from nnssl_trainers.wrapping import unwrap
         shift = [s // 2 for s in trim]  # a mid-range shift
@@ -153,14 +174,16 @@ def main() -> None:
               f"{c3d['architecture']['arch_kwargs']['features_per_stage']}, torch threads "
               f"{torch.get_num_threads()}, median of {args.steps} steps after {args.warmup} warm-up")
         _write_untrained_predictor(tmp, plans)
-        base = measure("nnUNetTrainer", plans, args.steps, args.warmup)["step"]
-        print(f"  {'nnUNetTrainer':32s} step {base:7.3f} s")
+        ref = measure("nnUNetTrainer", plans, args.steps, args.warmup)
+        base = ref["step"]
+        print(f"  {'nnUNetTrainer':32s} step {base:7.3f} s | peak memory {ref['peak_mib']:.0f} MiB")
         steps = {}
         for name in args.trainers:
             r = measure(name, plans, args.steps, args.warmup)
             steps[name] = r["step"]
             line = (f"  {name:32s} step {r['step']:7.3f} s | bare {r['bare']:7.3f} s | step/bare "
-                    f"{r['step'] / r['bare']:.3f} | step/nnUNetTrainer {r['step'] / base:.2f}")
+                    f"{r['step'] / r['bare']:.3f} | step/nnUNetTrainer {r['step'] / base:.2f} | peak memory "
+                    f"{r['peak_mib']:.0f} MiB")
             if name.endswith("_QG") and name[:-3] in steps:
                 line += f" | step/{name[:-3]} {r['step'] / steps[name[:-3]]:.3f}"
             if "pseudo_label_passes" in r:
