@@ -88,7 +88,8 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def markdown_table(rows: List[Dict[str, Any]]) -> str:
-    """The papers' layout plus run spread, gap closed and the paired comparison with supervised-only."""
+    """The papers' layout plus run spread, gap closed and the paired comparison with supervised-only; n/a where a
+    distance is undefined on every case (an empty prediction or reference)."""
     head = ["Method", "Trainer", *HEADERS, "Dice per run", "Gap closed", "Cases improved", "Wilcoxon p"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -96,7 +97,7 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
         for k in METRICS:
             scale = 100.0 if k in ("dice", "jaccard") else 1.0
             st = r["stats"][k]
-            cells.append(f"{st['mean'] * scale:.2f} ± {st['std'] * scale:.2f}")
+            cells.append("n/a" if np.isnan(st["mean"]) else f"{st['mean'] * scale:.2f} ± {st['std'] * scale:.2f}")
         cells.append(", ".join(f"{100 * d:.2f}" for d in r["run_dice"]))
         gc, imp, p = r.get("gap_closed", np.nan), r.get("improved_cases", np.nan), r.get("wilcoxon_p", np.nan)
         cells.append("" if r["method"] in ("supervised", "full") or np.isnan(gc) else f"{100 * gc:.0f}%")

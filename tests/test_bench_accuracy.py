@@ -78,6 +78,7 @@ def test_rows_average_classes_then_repetitions(tmp_path):
     assert rows["cps"]["values"]["hd95_mm"] == pytest.approx([1.5, 1.5])
     table = report.markdown_table(list(rows.values()))
     assert "| cps | `T_cps` | 72.50 ± 7.50 |" in table and "| 50% | 100% |" in table
+    assert "| 1.50 ± 0.00 | n/a |" in table  # HD95 defined (1.5 mm), ASD undefined on every case
 
 
 def test_work_folder_refuses_other_settings(tmp_path):
