@@ -152,16 +152,12 @@ class Harness:
     # ------------------------------------------------------------------ 2. methods
     def predictor_path(self, rep: int) -> Path:
         from nnssl.quality.io import default_predictor_path
-        old = os.environ.get("nnUNet_results")
-        os.environ["nnUNet_results"] = str(self.folders["nnUNet_results"])
-        try:
-            return Path(default_predictor_path(self.dataset_name("ssl"), self.plans_name(rep), self.cfg))
-        finally:
-            os.environ.pop("nnUNet_results") if old is None else os.environ.__setitem__("nnUNet_results", old)
+        return Path(default_predictor_path(self.dataset_name("ssl"), self.plans_name(rep), self.cfg,
+                                           results_root=self.folders["nnUNet_results"]))
 
     def train_quality_predictor(self, rep: int) -> Path:
         """The repetition's quality predictor (trained once; concurrent _QG jobs wait for it)."""
-        with self._predictor_lock:  # also guards predictor_path's temporary os.environ change
+        with self._predictor_lock:
             path = self.predictor_path(rep)
             if path.is_file():
                 return path

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from nnssl.data.raw import UNLABELED_FOLDER, write_dataset_json, write_split
+from nnssl.data.raw import UNLABELED_FOLDER, label_ids, write_dataset_json, write_split
 
 FILE_ENDING = ".nii.gz"
 SUBSETS = {  # subset -> (image folder, label folder)
@@ -138,7 +138,7 @@ def _convert_case(task: tuple) -> str:
 def label_values(labels: dict[str, int | Sequence[int]]) -> set[int]:
     """Integer values a label file may hold: the dataset.json label values, or for region labels the union of
     the regions' values (plus background)."""
-    return {int(x) for v in labels.values() for x in ([v] if isinstance(v, (int, np.integer)) else v)}
+    return {x for v in labels.values() for x in label_ids(v)}
 
 
 def write_dataset(target: str | os.PathLike, cases: Sequence[Case], loader: Loader, channel_names: dict[str, str],

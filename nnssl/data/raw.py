@@ -93,6 +93,11 @@ def get_unlabeled_cases(raw_dataset_dir: str | os.PathLike,
     return cases
 
 
+def label_ids(value: int | Sequence[int]) -> list[int]:
+    """The integer values of one dataset.json label: [value] for a class, the listed values for a region."""
+    return [int(value)] if isinstance(value, (int, np.integer)) else [int(x) for x in value]
+
+
 def write_dataset_json(raw_dataset_dir: str | os.PathLike, channel_names: dict,
                        labels: dict[str, int | Sequence[int]], num_training: int, file_ending: str,
                        num_unlabeled: int, num_test: int = 0, **extra: Any) -> dict:
@@ -102,8 +107,7 @@ def write_dataset_json(raw_dataset_dir: str | os.PathLike, channel_names: dict,
     ``regions_class_order``)."""
     content = {
         "channel_names": {str(k): v for k, v in channel_names.items()},
-        "labels": {k: (int(v) if isinstance(v, (int, np.integer)) else [int(x) for x in v])
-                   for k, v in labels.items()},
+        "labels": {k: (int(v) if isinstance(v, (int, np.integer)) else label_ids(v)) for k, v in labels.items()},
         "numTraining": int(num_training),
         "file_ending": file_ending,
         "numUnlabeled": int(num_unlabeled),

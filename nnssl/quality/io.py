@@ -13,13 +13,18 @@ from nnssl.quality.network import QualityPredictor
 PREDICTOR_FILE = "predictor.pth"
 
 
-def predictor_folder(dataset_name: str, plans_name: str, configuration: str) -> str:
-    """``$nnUNet_results/DatasetXXX_Name/nnSSLQualityPredictor__<plans>__<configuration>`` (nnU-Net's naming)."""
-    return os.path.join(str(nnUNet_results), dataset_name, f"nnSSLQualityPredictor__{plans_name}__{configuration}")
+def predictor_folder(dataset_name: str, plans_name: str, configuration: str,
+                     results_root: str | os.PathLike | None = None) -> str:
+    """``<results_root or $nnUNet_results>/DatasetXXX_Name/nnSSLQualityPredictor__<plans>__<configuration>``
+    (nnU-Net's naming)."""
+    root = str(results_root if results_root is not None else nnUNet_results)
+    return os.path.join(root, dataset_name, f"nnSSLQualityPredictor__{plans_name}__{configuration}")
 
 
-def default_predictor_path(dataset_name: str, plans_name: str, configuration: str) -> str:
-    return os.path.join(predictor_folder(dataset_name, plans_name, configuration), PREDICTOR_FILE)
+def default_predictor_path(dataset_name: str, plans_name: str, configuration: str,
+                           results_root: str | os.PathLike | None = None) -> str:
+    """``predictor.pth`` in :func:`predictor_folder`."""
+    return os.path.join(predictor_folder(dataset_name, plans_name, configuration, results_root), PREDICTOR_FILE)
 
 
 def save_predictor(path: str, predictor: QualityPredictor, metadata: Dict[str, Any]) -> None:
