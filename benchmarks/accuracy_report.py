@@ -150,6 +150,9 @@ def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path
     (out / "results.json").write_text(json.dumps(_json_safe(content), indent=2, allow_nan=False))
     plot_dice(rows, out / "dice.png", settings["name"])
     n = len(rows[0]["cases"]) if rows else 0
-    text = (f"Settings `{settings['name']}`, {n} test cases, {settings.get('repetitions', 1)} run(s) per method, "
+    runs = sorted({len(r["run_dice"]) for r in rows})
+    per_method = f"{runs[0]} run(s) per method" if len(runs) == 1 else \
+        f"{runs[0]}-{runs[-1]} runs per method (see Dice per run)"
+    text = (f"Settings `{settings['name']}`, {n} test cases, {per_method}, "
             f"commit {commit}.\nCommand: `{command}`\n\n" + markdown_table(rows) + "\n")
     (out / "results.md").write_text(text)

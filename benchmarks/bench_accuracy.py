@@ -168,12 +168,16 @@ class Harness:
                      "--seed", str(rep), "-device", self.device)
         return path
 
+    def summary_path(self, method: str, rep: int) -> Path:
+        """Where a finished run's nnssl_evaluate summary lies (written last, so it marks the run as done)."""
+        return self.work / "predictions" / f"{method}_r{rep}" / "nnssl_summary.json"
+
     def run_method(self, method: str, rep: int) -> Path:
         """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON."""
         spec = self.s["methods"][method]
         which = spec.get("dataset", "ssl")
-        out = self.work / "predictions" / f"{method}_r{rep}"
-        summary = out / "nnssl_summary.json"
+        summary = self.summary_path(method, rep)
+        out = summary.parent
         if summary.is_file():
             return summary
         plans, fold, trainer = self.plans_name(rep), str(self.s["fold"]), spec["trainer"]
@@ -259,6 +263,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--methods", nargs="+", default=None, help="subset of the settings' methods (default: all)")
     p.add_argument("--repetitions", type=int, default=None, help="override the settings' repetitions")
     p.add_argument("--out", default=None, help="report folder (default: WORKDIR/report)")
+    p.add_argument("--report_only", action="store_true",
+                   help="train nothing: report every finished run of the methods (up to --repetitions runs each; "
+                        "methods without a finished run are left out and listed)")
     p.add_argument("-device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--jobs", type=int, default=1,
                    help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; default 1)")
@@ -272,8 +279,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
     h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)
     check_same_settings(settings, h.work / "settings.json")
-    h.prepare()
     reps = range(settings.get("repetitions", 1))
+    if a.report_only:
+        found = {m: [h.summary_path(m, rep) for rep in reps if h.summary_path(m, rep).is_file()] for m in methods}
+        missing = [m for m, files in found.items() if not files]
+        if missing:
+            print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
+        return _report({m: f for m, f in found.items() if f}, settings, a, argv)
+    h.prepare()
     # _QG methods last: with --jobs the others run while the first _QG job trains the predictor
     ordered = sorted(methods, key=lambda m: bool(settings["methods"][m].get("quality_predictor")))
     tasks = [(m, rep) for rep in reps for m in ordered]
@@ -291,7 +304,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if failed:
         print(f"error: {len(failed)} method run(s) failed: {sorted(failed)}; no report written", file=sys.stderr)
         return 1
-    summaries: Dict[str, List[Path]] = {m: [done[(m, rep)] for rep in reps] for m in methods}
+    return _report({m: [done[(m, rep)] for rep in reps] for m in methods}, settings, a, argv)
+
+
+def _report(summaries: Dict[str, List[Path]], settings: Dict[str, Any], a: argparse.Namespace,
+            argv: Optional[List[str]]) -> int:
+    if not summaries:
+        print("error: no finished run to report", file=sys.stderr)
+        return 1
     out = Path(a.out or Path(a.workdir) / "report")
     rows = collect_rows(summaries, settings)
     write_report(rows, settings, out, command=" ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])))

@@ -147,3 +147,16 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     assert "train_" not in second.stdout and "predict_" not in second.stdout
     assert json.loads((work / "report" / "results.json").read_text())["rows"][0]["values"] == \
         rows["supervised"]["values"]
+    # --report_only trains nothing and reports what is finished: a method added since (never run) is left out
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps({**TINY_SETTINGS, "methods": {**TINY_SETTINGS["methods"],
+                                                             "mean_teacher": {"trainer": "nnSSLMeanTeacherTrainer"}}}))
+    only = [c if c != str(settings) else str(more) for c in cmd] + [
+        "--report_only", "--repetitions", "2", "--methods", "supervised", "mean_teacher", "--out", str(work / "r2")]
+    third = subprocess.run(only, env=env, capture_output=True, encoding="utf-8", timeout=300)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "left out of the report: mean_teacher" in third.stderr
+    assert "train_" not in third.stdout and "predict_" not in third.stdout
+    partial = json.loads((work / "r2" / "results.json").read_text())["rows"]
+    assert [r["method"] for r in partial] == ["supervised"] and len(partial[0]["run_dice"]) == 1
+    assert partial[0]["values"] == rows["supervised"]["values"]
