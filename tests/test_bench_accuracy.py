@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
-from bench_accuracy import check_same_settings  # noqa: E402
+from bench_accuracy import Harness, check_same_settings  # noqa: E402
 
 TINY_SETTINGS = {
     "name": "hippo_tiny",
@@ -160,3 +160,37 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     partial = json.loads((work / "r2" / "results.json").read_text())["rows"]
     assert [r["method"] for r in partial] == ["supervised"] and len(partial[0]["run_dice"]) == 1
     assert partial[0]["values"] == rows["supervised"]["values"]
+
+
+def test_harness_prepares_la_at_coarser_spacing(la_dir, tmp_path):
+    """The LA branch of the harness: first ids of train.list labeled, last ids held out as test, the next
+    pool - labeled ids unlabeled; both datasets planned at the settings' target spacing with the same plans."""
+    from realdata import make_la_subset
+    ids = make_la_subset(la_dir, tmp_path / "data" / "LA", 6)
+    settings = {"name": "la_tiny", "source": {"kind": "la", "folder": "LA"},
+                "split": {"pool": 3, "labeled": 2, "test": 2, "seed": 0}, "target_spacing": [2.5, 2.5, 2.5],
+                "dataset_ids": {"ssl": 573, "full": 574, "self_train": 590}, "configuration": "3d_fullres",
+                "plans": {"patch_size": [32, 32, 16], "n_stages": 3, "features_base": 4, "features_max": 16,
+                          "batch_size": 2},
+                "hparams": {"num_epochs": 1}, "fold": "all", "methods": {}}
+    lines = []
+    h = Harness(settings, tmp_path / "work", tmp_path / "data", "cpu", log=lambda *a, **k: lines.append(a[0]))
+    h.prepare()
+    raw, pre = h.folders["nnUNet_raw"], h.folders["nnUNet_preprocessed"]
+    ssl = json.loads((raw / "Dataset573_la_tiny_ssl" / "nnssl_split.json").read_text())
+    full = json.loads((raw / "Dataset574_la_tiny_full" / "nnssl_split.json").read_text())
+    assert ssl["labeled"] == ids[:2] and ssl["unlabeled"] == ids[2:3] and ssl["test"] == ids[-2:]
+    assert full["labeled"] == ids[:3] and full["unlabeled"] == [] and full["test"] == ids[-2:]
+    for name, n_cases in (("Dataset573_la_tiny_ssl", 2), ("Dataset574_la_tiny_full", 3)):
+        plans = json.loads((pre / name / "nnSSLPlans.json").read_text())
+        assert plans["configurations"]["3d_fullres"]["spacing"] == [2.5, 2.5, 2.5]
+        derived = json.loads((pre / name / "nnSSLPlans_la_tiny_r0.json").read_text())["configurations"]["3d_fullres"]
+        assert derived["patch_size"] == [32, 32, 16] and derived["batch_size"] == 2
+        assert len(list((pre / name / "nnSSLPlans_3d_fullres").glob("*.pkl"))) == n_cases
+    assert [p.stem for p in (pre / "Dataset573_la_tiny_ssl" / "nnSSLPlans_3d_fullres_unlabeled").glob("*.pkl")] \
+        == ids[2:3]
+    started = [line.split("] ", 1)[1].split(":")[0] for line in lines if line.startswith("[")]
+    assert started == ["convert_ssl", "convert_full", "plan_ssl", "fingerprint_full", "plans_to_full",
+                       "preprocess_full", "derive_plans_ssl_r0", "derive_plans_full_r0"]
+    h.prepare()  # a second call finds every step done and runs nothing
+    assert len([line for line in lines if line.startswith("[")]) == len(started)
