@@ -280,12 +280,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)
     check_same_settings(settings, h.work / "settings.json")
     reps = range(settings.get("repetitions", 1))
+    out = Path(a.out or Path(a.workdir) / "report")
+    command = " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))
     if a.report_only:
         found = {m: [h.summary_path(m, rep) for rep in reps if h.summary_path(m, rep).is_file()] for m in methods}
         missing = [m for m, files in found.items() if not files]
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
-        return _report({m: f for m, f in found.items() if f}, settings, a, argv)
+        return _report({m: f for m, f in found.items() if f}, settings, out, command)
     h.prepare()
     # _QG methods last: with --jobs the others run while the first _QG job trains the predictor
     ordered = sorted(methods, key=lambda m: bool(settings["methods"][m].get("quality_predictor")))
@@ -304,17 +306,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if failed:
         print(f"error: {len(failed)} method run(s) failed: {sorted(failed)}; no report written", file=sys.stderr)
         return 1
-    return _report({m: [done[(m, rep)] for rep in reps] for m in methods}, settings, a, argv)
+    return _report({m: [done[(m, rep)] for rep in reps] for m in methods}, settings, out, command)
 
 
-def _report(summaries: Dict[str, List[Path]], settings: Dict[str, Any], a: argparse.Namespace,
-            argv: Optional[List[str]]) -> int:
+def _report(summaries: Dict[str, List[Path]], settings: Dict[str, Any], out: Path, command: str) -> int:
+    """Write results.json/.md and dice.png of ``summaries`` into ``out`` and print the table."""
     if not summaries:
         print("error: no finished run to report", file=sys.stderr)
         return 1
-    out = Path(a.out or Path(a.workdir) / "report")
     rows = collect_rows(summaries, settings)
-    write_report(rows, settings, out, command=" ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])))
+    write_report(rows, settings, out, command=command)
     print((out / "results.md").read_text())
     return 0
 
