@@ -277,6 +277,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in methods if m not in settings["methods"]]
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
+    if a.report_only and not (Path(a.workdir) / "settings.json").is_file():
+        p.error(f"--report_only: {a.workdir} holds no benchmark (no settings.json); check --workdir")
     h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)
     check_same_settings(settings, h.work / "settings.json")
     reps = range(settings.get("repetitions", 1))

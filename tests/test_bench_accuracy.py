@@ -96,6 +96,17 @@ def test_work_folder_refuses_other_settings(tmp_path):
         check_same_settings(redefined, record)
 
 
+def test_report_only_refuses_a_folder_without_a_benchmark(tmp_path, capsys):
+    from bench_accuracy import main
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps(TINY_SETTINGS))
+    typo = tmp_path / "no_such_workdir"
+    with pytest.raises(SystemExit):
+        main(["--settings", str(settings), "--workdir", str(typo), "--report_only"])
+    assert "holds no benchmark" in capsys.readouterr().err
+    assert not typo.exists()  # nothing created in a mistyped folder
+
+
 def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     """Converts, plans, trains, predicts and evaluates four methods at a budget of 2 x 2 iterations
     (self-training: 1 + 1 epoch), writes the report; a second run reuses everything (no training, no prediction)."""
