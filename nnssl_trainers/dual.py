@@ -40,6 +40,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         "eta": 70.0,  # entropy percentile (paper: 70 LA, 80 pancreas, 30 BraTS)
         "temperature": 0.5, "ue_both_directions": True,
         "lambda_c": 0.1, "gamma": 1.0, "n_max": 4096,
+        "pgl_reliability": "batch",  # 'per_class': one entropy threshold per pseudo-label class (not the paper)
     }
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
@@ -47,6 +48,9 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
     def initialize(self):
         if self.hparams["cr_target"] not in ("peer", "label"):
             raise ValueError(f"hyperparameter cr_target must be 'peer' or 'label', got {self.hparams['cr_target']!r}")
+        if self.hparams["pgl_reliability"] not in ("batch", "per_class"):
+            raise ValueError("hyperparameter pgl_reliability must be 'batch' or 'per_class', "
+                             f"got {self.hparams['pgl_reliability']!r}")
         super().initialize()
         self.decoder_features = {n: DecoderFeatures(unwrap(m)) for n, m in self.subnetworks.items()} \
             if self.hparams["use_pgl"] else {}
@@ -94,7 +98,8 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         total = total + ramp * unsup
         if hp["use_pgl"]:
             p_ua, p_ub = torch.softmax(z_ua.detach().float(), 1), torch.softmax(z_ub.detach().float(), 1)
-            selection = select_prototype_voxels(p_ua, p_ub, hp["eta"], hp["n_max"])  # shared by both subnets
+            selection = select_prototype_voxels(p_ua, p_ub, hp["eta"], hp["n_max"],  # shared by both subnets
+                                                per_class=hp["pgl_reliability"] == "per_class")
             pgl_a, counts = prototype_loss_from_selection(feat_a, selection, hp["gamma"])
             pgl_b, _ = prototype_loss_from_selection(feat_b, selection, hp["gamma"])
             total = total + hp["lambda_c"] * ramp * (pgl_a + pgl_b)

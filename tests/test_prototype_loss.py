@@ -46,6 +46,29 @@ def test_reliable_mask_hand_and_loop():
     assert reliable_mask(pa, pb, 70.0).reshape(-1).tolist() == ref
 
 
+def test_reliable_mask_per_class_keeps_a_rare_uncertain_class():
+    # 4 confident background voxels, 2 less certain foreground voxels (class 1); both subnets agree
+    conf = [0.97, 0.96, 0.95, 0.94, 0.7, 0.6]
+    p = torch.tensor([[c, 1 - c] for c in conf[:4]] + [[1 - c, c] for c in conf[4:]]).T.unsqueeze(0)  # (1, 2, 6)
+    # one batch threshold at eta = 50 (halfway between the 3rd and 4th smallest entropy): background only
+    assert reliable_mask(p, p, 50.0).tolist() == [[True, True, True, False, False, False]]
+    # per class: background tau = percentile_50 of its 4 entropies (2 voxels under it); foreground
+    # tau = percentile_50 of its 2 entropies, between them: the more certain foreground voxel (0.7)
+    assert reliable_mask(p, p, 50.0, per_class=True).tolist() == [[True, True, False, False, True, False]]
+    # against a loop with numpy percentiles on random probabilities (disagreeing voxels never reliable)
+    g = torch.Generator().manual_seed(3)
+    pa = torch.softmax(torch.randn(2, 3, 4, 5, generator=g), 1)
+    pb = torch.softmax(torch.randn(2, 3, 4, 5, generator=g), 1)
+    yhat = [int(np.argmax(np.add(u, w))) for u, w in zip(voxels(pa), voxels(pb))]
+    ha, hb = [py_entropy(q) for q in voxels(pa)], [py_entropy(q) for q in voxels(pb)]
+    tau = {c: (np.percentile([h for h, y in zip(ha, yhat) if y == c], 70),
+               np.percentile([h for h, y in zip(hb, yhat) if y == c], 70)) for c in set(yhat)}
+    ref = [int(np.argmax(u)) == int(np.argmax(w)) and x < tau[y][0] and z < tau[y][1]
+           for u, w, x, z, y in zip(voxels(pa), voxels(pb), ha, hb, yhat)]
+    assert reliable_mask(pa, pb, 70.0, per_class=True).reshape(-1).tolist() == ref
+    assert any(ref) and not all(ref)
+
+
 def test_class_prototypes_ignore_unmasked_and_empty_classes():
     feats = torch.tensor([[[1.0, 3.0, 100.0, 0.0], [0.0, 2.0, -100.0, 5.0]]], requires_grad=True)  # (1, 2, 4)
     labels = torch.tensor([[1, 1, 1, 2]])

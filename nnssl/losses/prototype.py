@@ -12,15 +12,22 @@ import torch.nn.functional as F
 from nnssl.losses.entropy import batch_percentile, entropy, upcast
 
 
-def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0) -> torch.Tensor:
+def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0,
+                  per_class: bool = False) -> torch.Tensor:
     """Voxels where both subnets agree and are both certain (Eq 16).
 
     R_v = [argmax p_{A,v} = argmax p_{B,v}] and H(p_{A,v}) < tau_A and H(p_{B,v}) < tau_B,
-    tau_k = percentile_eta of H(p_k) over all voxels of the batch.
+    tau_k = percentile_eta of H(p_k) over all voxels of the batch (the paper).
+    per_class=True (an option, not the paper): tau_k depends on the voxel's pseudo-label
+    yhat_v = argmax (p_A + p_B)/2: tau_{k,c} = percentile_eta of H(p_k) over the voxels with yhat = c.
+    With one batch threshold, a class that is rare and less certain than the background (a small
+    organ) can have no reliable voxel at all, hence no prototype; per class, about eta% of the voxels
+    of each predicted class are under its threshold.
 
     Args:
         p_a, p_b: (B, C, *spatial) probabilities.
         eta: percentile in [0, 100].
+        per_class: one threshold per pseudo-label class instead of one per batch.
     Returns:
         (B, *spatial) bool, no graph.
     """
@@ -30,7 +37,14 @@ def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0) -> to
         p_a, p_b = upcast(p_a.detach()), upcast(p_b.detach())
         h_a, h_b = entropy(p_a), entropy(p_b)
         agree = p_a.argmax(dim=1) == p_b.argmax(dim=1)
-        return agree & (h_a < batch_percentile(h_a, eta)) & (h_b < batch_percentile(h_b, eta))
+        if not per_class:
+            return agree & (h_a < batch_percentile(h_a, eta)) & (h_b < batch_percentile(h_b, eta))
+        yhat = (p_a + p_b).argmax(dim=1)
+        certain = torch.zeros_like(agree)
+        for c in torch.unique(yhat).tolist():
+            in_c = yhat == c
+            certain |= in_c & (h_a < batch_percentile(h_a, eta, in_c)) & (h_b < batch_percentile(h_b, eta, in_c))
+        return agree & certain
 
 
 def normalise_features(features: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -110,14 +124,16 @@ class PrototypeSelection:
 
 
 def select_prototype_voxels(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0, n_max: int = 4096,
-                            generator: Optional[torch.Generator] = None) -> PrototypeSelection:
-    """yhat = argmax (p_A + p_B)/2, R = reliable_mask(p_A, p_B, eta), U = not R subsampled to n_max per class."""
+                            generator: Optional[torch.Generator] = None,
+                            per_class: bool = False) -> PrototypeSelection:
+    """yhat = argmax (p_A + p_B)/2, R = reliable_mask(p_A, p_B, eta, per_class), U = not R subsampled to
+    n_max per class."""
     if p_a.shape != p_b.shape:
         raise ValueError(f"shape mismatch: {tuple(p_a.shape)} vs {tuple(p_b.shape)}")
     with torch.no_grad():
         pa, pb = upcast(p_a.detach()), upcast(p_b.detach())
         yhat = ((pa + pb) / 2).argmax(dim=1)
-        reliable = reliable_mask(pa, pb, eta)
+        reliable = reliable_mask(pa, pb, eta, per_class)
         idx = torch.nonzero(reliable.reshape(-1), as_tuple=False).squeeze(1)
         uncertain = subsample_per_class(yhat, ~reliable, pa.shape[1], n_max, generator)
     return PrototypeSelection(idx, yhat.reshape(-1)[idx], uncertain, pa.shape[1])
