@@ -234,6 +234,20 @@ class Harness:
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
 
 
+def check_methods_distinct(settings: Dict[str, Any]) -> None:
+    """Refuse two methods that would train into one nnU-Net results folder (same trainer on the same
+    dataset, e.g. differing only in ``hparams``): the second would reuse the first's checkpoint. A
+    hyperparameter variant is a trainer subclass, as in nnU-Net."""
+    seen: Dict[tuple, str] = {}
+    for m, spec in settings["methods"].items():
+        key = (spec["trainer"], spec.get("dataset", "ssl"), "self_train" in spec)
+        if key in seen:
+            raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
+                             f"{key[1]} dataset and would share one results folder; make the variant a "
+                             "trainer subclass")
+        seen[key] = m
+
+
 def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
     """Refuse to reuse a work folder whose finished steps were made with other settings (data, plans,
     budget); the first run records them in ``record``. Methods already run must keep their definition."""
@@ -277,6 +291,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in methods if m not in settings["methods"]]
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
+    check_methods_distinct(settings)
     if a.report_only and not (Path(a.workdir) / "settings.json").is_file():
         p.error(f"--report_only: {a.workdir} holds no benchmark (no settings.json); check --workdir")
     h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)

@@ -1,7 +1,7 @@
 """nnU-Net trainers of nnssl. Point ``nnUNet_extTrainer`` at ``nnssl_ext_trainer_path``'s output to use them."""
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.cps import nnSSLCPSTrainer
-from nnssl_trainers.dual import nnSSLDualTrainer
+from nnssl_trainers.dual import nnSSLDualTrainer, nnSSLDualTrainerPerClass
 from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer, nnSSLFixedDynamicTrainerHetero
 from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
 from nnssl_trainers.supervised import nnSSLSupervisedTrainer
@@ -9,5 +9,5 @@ from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixe
     nnSSLMeanTeacherTrainer_QG
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
-           "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
+           "nnSSLDualTrainerPerClass", "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
            "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG"]

@@ -107,3 +107,11 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
             logs.update({f"reliable_voxels_c{c}": counts[c].float() for c in range(counts.shape[0])})
         logs["loss"] = total
         return logs
+
+
+class nnSSLDualTrainerPerClass(nnSSLDualTrainer):
+    """Method A with one entropy threshold per pseudo-label class for the prototype loss's reliable voxels
+    (``pgl_reliability='per_class'``; not the paper): for small structures that are less certain than the
+    background, which the paper's one batch threshold never marks reliable."""
+
+    hparam_defaults: Dict[str, Any] = {"pgl_reliability": "per_class"}

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
-from bench_accuracy import Harness, check_same_settings  # noqa: E402
+from bench_accuracy import Harness, check_methods_distinct, check_same_settings  # noqa: E402
 
 TINY_SETTINGS = {
     "name": "hippo_tiny",
@@ -94,6 +94,17 @@ def test_work_folder_refuses_other_settings(tmp_path):
     redefined = {**TINY_SETTINGS, "methods": {**TINY_SETTINGS["methods"], "supervised": {"trainer": "X"}}}
     with pytest.raises(SystemExit, match="methods.supervised"):
         check_same_settings(redefined, record)
+
+
+def test_methods_sharing_a_results_folder_are_refused():
+    for path in sorted((REPO / "benchmarks" / "settings").glob("*.json")):  # the shipped settings pass
+        check_methods_distinct(json.loads(path.read_text()))
+    twin = {"methods": {"dual": {"trainer": "T"}, "dual_v2": {"trainer": "T", "hparams": {"eta": 50}},
+                        "dual_full": {"trainer": "T", "dataset": "full"}}}
+    with pytest.raises(SystemExit, match="'dual' and 'dual_v2' both train T"):
+        check_methods_distinct(twin)
+    del twin["methods"]["dual_v2"]
+    check_methods_distinct(twin)  # the same trainer on another dataset has its own folder
 
 
 def test_report_only_refuses_a_folder_without_a_benchmark(tmp_path, capsys):

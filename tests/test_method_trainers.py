@@ -119,3 +119,12 @@ def test_ssl_trainers_refuse_region_labels(hippo_ws, monkeypatch):
                                         torch.device("cpu"))
     supervised.initialize()
     assert supervised.label_manager.has_regions and supervised.label_manager.num_segmentation_heads == 2
+
+
+def test_dual_per_class_variant_sets_its_reliability_and_trains(hippo_ws, monkeypatch):
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainerPerClass", fold=3)
+    assert trainer.hparams["pgl_reliability"] == "per_class"
+    log = fixed_batch_losses(trainer, 1)[0]
+    assert np.isfinite(float(log["loss"])) and {"loss_pgl_a", "reliable_voxels_c0"} <= set(log)
+    with pytest.raises(ValueError, match="pgl_reliability must be 'batch' or 'per_class'"):
+        make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, pgl_reliability="classwise")
