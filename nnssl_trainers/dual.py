@@ -45,12 +45,13 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
+    #: hyperparameters with a fixed set of values, checked before anything is built
+    hparam_choices = {"cr_target": ("peer", "label"), "pgl_reliability": ("batch", "per_class")}
+
     def initialize(self):
-        if self.hparams["cr_target"] not in ("peer", "label"):
-            raise ValueError(f"hyperparameter cr_target must be 'peer' or 'label', got {self.hparams['cr_target']!r}")
-        if self.hparams["pgl_reliability"] not in ("batch", "per_class"):
-            raise ValueError("hyperparameter pgl_reliability must be 'batch' or 'per_class', "
-                             f"got {self.hparams['pgl_reliability']!r}")
+        for name, (first, second) in self.hparam_choices.items():
+            if self.hparams[name] not in (first, second):
+                raise ValueError(f"hyperparameter {name} must be {first!r} or {second!r}, got {self.hparams[name]!r}")
         super().initialize()
         self.decoder_features = {n: DecoderFeatures(unwrap(m)) for n, m in self.subnetworks.items()} \
             if self.hparams["use_pgl"] else {}

@@ -12,8 +12,14 @@ import torch.nn.functional as F
 from nnssl.losses.entropy import batch_percentile, entropy, upcast
 
 
+def pseudo_labels(p_a: torch.Tensor, p_b: torch.Tensor) -> torch.Tensor:
+    """yhat = argmax_c (p_A + p_B)/2 of (B, C, *spatial) probabilities: (B, *spatial) int64, no graph."""
+    with torch.no_grad():
+        return (p_a.detach() + p_b.detach()).argmax(dim=1)
+
+
 def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0,
-                  per_class: bool = False) -> torch.Tensor:
+                  per_class: bool = False, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Voxels where both subnets agree and are both certain (Eq 16).
 
     R_v = [argmax p_{A,v} = argmax p_{B,v}] and H(p_{A,v}) < tau_A and H(p_{B,v}) < tau_B,
@@ -28,6 +34,7 @@ def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0,
         p_a, p_b: (B, C, *spatial) probabilities.
         eta: percentile in [0, 100].
         per_class: one threshold per pseudo-label class instead of one per batch.
+        labels: (B, *spatial) yhat if the caller has it already (per_class only; default computed here).
     Returns:
         (B, *spatial) bool, no graph.
     """
@@ -39,7 +46,7 @@ def reliable_mask(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 70.0,
         agree = p_a.argmax(dim=1) == p_b.argmax(dim=1)
         if not per_class:
             return agree & (h_a < batch_percentile(h_a, eta)) & (h_b < batch_percentile(h_b, eta))
-        yhat = (p_a + p_b).argmax(dim=1)
+        yhat = pseudo_labels(p_a, p_b) if labels is None else labels
         certain = torch.zeros_like(agree)
         for c in torch.unique(yhat).tolist():
             in_c = yhat == c
@@ -132,8 +139,8 @@ def select_prototype_voxels(p_a: torch.Tensor, p_b: torch.Tensor, eta: float = 7
         raise ValueError(f"shape mismatch: {tuple(p_a.shape)} vs {tuple(p_b.shape)}")
     with torch.no_grad():
         pa, pb = upcast(p_a.detach()), upcast(p_b.detach())
-        yhat = ((pa + pb) / 2).argmax(dim=1)
-        reliable = reliable_mask(pa, pb, eta, per_class)
+        yhat = pseudo_labels(pa, pb)
+        reliable = reliable_mask(pa, pb, eta, per_class, yhat)
         idx = torch.nonzero(reliable.reshape(-1), as_tuple=False).squeeze(1)
         uncertain = subsample_per_class(yhat, ~reliable, pa.shape[1], n_max, generator)
     return PrototypeSelection(idx, yhat.reshape(-1)[idx], uncertain, pa.shape[1])
