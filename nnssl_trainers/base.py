@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.hparams import resolve_hparams
+from nnssl.monitoring import foreground_share, label_foreground_share
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -74,6 +75,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.auxiliary_networks: Dict[str, nn.Module] = {}
         self.dataloader_unlabeled = None
         self.iteration = 0  # optimizer steps taken; drives the ramp-ups
+        self._step_stats: Dict[str, torch.Tensor] = {}  # filled during a step, logged with its losses
 
     # ------------------------------------------------------------------ networks
     #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
@@ -273,12 +275,15 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         """One forward of ``net`` on cat(labeled, unlabeled) (one DDP forward per step and network).
 
         Returns (labeled output as the network gives it, unlabeled full-resolution logits (B_u, C, *patch)).
+        Records ``frac_fg_<network name>``, the share of unlabeled voxels the network predicts as foreground
+        (compare with ``frac_fg_labeled``: far below it for many epochs = background-collapsed pseudo-labels).
         """
         out = net(torch.cat((data, unlabeled), dim=0))
         n = data.shape[0]
-        if isinstance(out, (list, tuple)):
-            return [o[:n] for o in out], out[0][n:]
-        return out[:n], out[n:]
+        labeled, z_u = ([o[:n] for o in out], out[0][n:]) if isinstance(out, (list, tuple)) else (out[:n], out[n:])
+        name = next((k for k, m in self.subnetworks.items() if m is net), "net")
+        self._step_stats[f"frac_fg_{name}"] = foreground_share(z_u)
+        return labeled, z_u
 
     def train_step(self, batch: dict) -> dict:
         data = batch["data"].to(self.device, non_blocking=True)
@@ -286,9 +291,13 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
             else target.to(self.device, non_blocking=True)
         unlabeled = self.next_unlabeled() if self.uses_unlabeled else None
+        self._step_stats = {"frac_fg_labeled": label_foreground_share(
+            target[0] if isinstance(target, list) else target, self.label_manager.ignore_label)} \
+            if self.uses_unlabeled else {}
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             losses = self.compute_losses(data, target, unlabeled)
+        losses = {**self._step_stats, **losses}  # after compute_losses: it adds the networks' shares
         total = losses["loss"]
         if self.grad_scaler is not None:
             self.grad_scaler.scale(total).backward()

@@ -48,7 +48,28 @@ def test_steps_reduce_loss_and_every_term_is_finite(hippo_ws, monkeypatch, name)
     expected = {"nnSSLDualTrainer": {"loss_sup_a", "loss_sup_b", *sum(DUAL_TERMS.values(), ())},
                 "nnSSLFixedDynamicTrainer": {"loss_fix_a", "loss_dyn_a", "loss_fix_b", "loss_dyn_b",
                                              "frac_dynamic_differs"}}[name]
-    assert expected <= set(logs[0])
+    shares = {"frac_fg_labeled", "frac_fg_net_a", "frac_fg_net_b"}  # nnssl.monitoring, logged by the base
+    assert expected | shares <= set(logs[0])
+    assert all(0.0 <= float(log[k]) <= 1.0 for log in logs for k in shares)
+
+
+def test_logged_foreground_shares_are_those_of_the_batch(hippo_ws, monkeypatch):
+    """frac_fg_labeled is the labeled target's foreground share; frac_fg_<net> the share of the unlabeled
+    voxels that network's forward predicted as foreground (recomputed here from its output)."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2)
+    batch = next(trainer.dataloader_train)
+    unlabeled = trainer.next_unlabeled()
+    trainer.next_unlabeled = lambda: unlabeled
+    seen = {}
+    for name, net in trainer.subnetworks.items():
+        def hook(module, inputs, output, name=name):
+            seen[name] = (output[0] if isinstance(output, (list, tuple)) else output)[batch["data"].shape[0]:].detach()
+        net.register_forward_hook(hook)
+    log = trainer.train_step(batch)
+    y = batch["target"][0]
+    assert float(log["frac_fg_labeled"]) == pytest.approx(float((y > 0).float().mean()))
+    for name, z in seen.items():
+        assert float(log[f"frac_fg_{name}"]) == pytest.approx(float((z.argmax(1) > 0).float().mean()))
 
 
 @pytest.mark.parametrize("switch", sorted(DUAL_TERMS))
