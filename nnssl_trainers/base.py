@@ -321,6 +321,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
     def on_train_epoch_end(self, train_outputs: List[dict]):
         super().on_train_epoch_end(train_outputs)
         outputs = collate_outputs(train_outputs)
+        means = {}
         for key in sorted(k for k in outputs if k != "loss"):
             value = float(np.nanmean(np.asarray(outputs[key], dtype=float)))
             if self.is_ddp:
@@ -328,7 +329,11 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
                 dist.all_gather_object(gathered, value)
                 value = float(np.nanmean(gathered))
             self.logger.log(key, value, self.current_epoch)
+            means[key] = value
         self.logger.log("ramp", self.ramp(), self.current_epoch)
+        if means:  # the per-term means in the training log too, next to nnU-Net's train_loss
+            self.print_to_log_file("ssl terms: " + ", ".join(f"{k} {v:.4g}" for k, v in means.items())
+                                   + f", ramp {self.ramp():.3g}")
 
     def on_train_start(self):
         super().on_train_start()

@@ -4,6 +4,7 @@ nnssl_train -> nnUNetv2_predict -> nnssl_evaluate."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import pickle
 import shutil
 
@@ -90,6 +91,12 @@ def test_two_network_trainer_train_predict_evaluate(ws, trainer):
     log = ckpt["logging"]
     term = TWO_NETWORK_TRAINERS[trainer]
     assert len(log[term]) == 2 and np.isfinite(log[term]).all() and len(log["ramp"]) == 2
+    for share in ("frac_fg_labeled", "frac_fg_net_a", "frac_fg_net_b"):
+        assert len(log[share]) == 2 and all(0.0 <= v <= 1.0 for v in log[share]), share
+    train_logs = list(Path(folder).glob("training_log_*.txt"))
+    assert len(train_logs) == 1
+    ssl_lines = [ln for ln in train_logs[0].read_text().splitlines() if "ssl terms: " in ln]
+    assert len(ssl_lines) == 2 and f"{term} " in ssl_lines[-1] and "frac_fg_net_b " in ssl_lines[-1]
     hp = json.loads(open(f"{folder}/nnssl_hparams.json").read())["hparams"]
     assert hp["num_iterations_per_epoch"] == 3
     nets = ckpt["nnssl"]["networks"]
