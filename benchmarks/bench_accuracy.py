@@ -175,7 +175,7 @@ class Harness:
     def run_method(self, method: str, rep: int) -> Path:
         """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON."""
         spec = self.s["methods"][method]
-        which = spec.get("dataset", "ssl")
+        which = method_dataset(spec)
         summary = self.summary_path(method, rep)
         out = summary.parent
         if summary.is_file():
@@ -234,13 +234,18 @@ class Harness:
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
 
 
+def method_dataset(spec: Dict[str, Any]) -> str:
+    """Which prepared dataset a method trains on: 'ssl' (labeled subset + unlabeled) unless it names another."""
+    return spec.get("dataset", "ssl")
+
+
 def check_methods_distinct(settings: Dict[str, Any]) -> None:
     """Refuse two methods that would train into one nnU-Net results folder (same trainer on the same
     dataset, e.g. differing only in ``hparams``): the second would reuse the first's checkpoint. A
     hyperparameter variant is a trainer subclass, as in nnU-Net."""
     seen: Dict[tuple, str] = {}
     for m, spec in settings["methods"].items():
-        key = (spec["trainer"], spec.get("dataset", "ssl"), "self_train" in spec)
+        key = (spec["trainer"], method_dataset(spec), "self_train" in spec)
         if key in seen:
             raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
                              f"{key[1]} dataset and would share one results folder; make the variant a "
