@@ -13,6 +13,9 @@ For one settings file (``benchmarks/settings/*.json``, documented in docs/benchm
    test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate);
 4. writes ``results.json``, ``results.md`` (tables in the papers' layout, gap closed) and ``dice.png``.
 Finished steps are skipped when the harness is re-run with the same work folder (resume after a stop).
+With ``--archive DIR`` every finished run's evaluation summary is also kept in ``DIR/<settings name>/``
+(small JSON files meant to be committed, e.g. ``docs/results``): runs found there count as finished, so
+repetitions accumulate and reports can be rebuilt across machines and sessions whose work folders are gone.
 """
 from __future__ import annotations
 
@@ -37,12 +40,15 @@ REPO = Path(__file__).resolve().parents[1]
 class Harness:
     """One settings file, one work folder (nnU-Net's three folders below it), resumable."""
 
-    def __init__(self, settings: Dict[str, Any], workdir: Path, data_root: Path, device: str, log=print):
+    def __init__(self, settings: Dict[str, Any], workdir: Path, data_root: Path, device: str, log=print,
+                 archive: Optional[Path] = None, create: bool = True):
         self.s, self.work, self.data_root, self.device, self.log = settings, workdir, data_root, device, log
+        self.archive = archive / settings["name"] if archive is not None else None
         self.folders = {k: workdir / k for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
-        for p in self.folders.values():
-            p.mkdir(parents=True, exist_ok=True)
-        (workdir / "logs").mkdir(exist_ok=True)
+        if create:
+            for p in self.folders.values():
+                p.mkdir(parents=True, exist_ok=True)
+            (workdir / "logs").mkdir(exist_ok=True)
         from nnssl.cli.discovery import with_ext_trainer_path
         self.env = {**os.environ, **{k: str(v) for k, v in self.folders.items()},
                     "nnUNet_extTrainer": with_ext_trainer_path(os.environ.get("nnUNet_extTrainer")),
@@ -172,14 +178,25 @@ class Harness:
         """Where a finished run's nnssl_evaluate summary lies (written last, so it marks the run as done)."""
         return self.work / "predictions" / f"{method}_r{rep}" / "nnssl_summary.json"
 
+    def finished_summary(self, method: str, rep: int) -> Optional[Path]:
+        """The summary of a finished run: the work folder's (archived on the way), else the archive's, else None."""
+        local = self.summary_path(method, rep)
+        stored = self.archive / f"{method}_r{rep}.json" if self.archive is not None else None
+        if local.is_file():
+            if stored is not None:
+                archive_summary(local, stored)
+            return local
+        return stored if stored is not None and stored.is_file() else None
+
     def run_method(self, method: str, rep: int) -> Path:
         """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON."""
         spec = self.s["methods"][method]
         which = method_dataset(spec)
         summary = self.summary_path(method, rep)
         out = summary.parent
-        if summary.is_file():
-            return summary
+        finished = self.finished_summary(method, rep)
+        if finished is not None:
+            return finished
         plans, fold, trainer = self.plans_name(rep), str(self.s["fold"]), spec["trainer"]
         hparams = dict(spec.get("hparams", {}))
         if spec.get("quality_predictor"):
@@ -207,7 +224,7 @@ class Harness:
                  "-d", str(self.ids["ssl"]), "-np", "1")
         shutil.rmtree(out, ignore_errors=True)
         os.rename(tmp, out)
-        return summary
+        return self.finished_summary(method, rep)
 
     def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
         """nnssl_self_train with the budget split evenly over teacher + rounds; returns the final model's
@@ -232,6 +249,19 @@ class Harness:
 
 #: settings keys that may change between runs in one work folder (methods are added, runs repeated)
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
+
+
+def archive_summary(src: Path, dest: Path) -> None:
+    """Copy a finished run's summary to the archive; an archived file is never replaced by another run's."""
+    if dest.is_file():
+        if dest.read_bytes() != src.read_bytes():
+            raise SystemExit(f"error: {dest} holds another run than {src} under the same method and repetition; "
+                             "move one of them away (or use --repetitions to add runs) instead of mixing them")
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(src, partial)
+    os.replace(partial, dest)
 
 
 def method_dataset(spec: Dict[str, Any]) -> str:
@@ -285,6 +315,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--report_only", action="store_true",
                    help="train nothing: report every finished run of the methods (up to --repetitions runs each; "
                         "methods without a finished run are left out and listed)")
+    p.add_argument("--archive", default=None,
+                   help="folder that keeps every finished run's summary (in a subfolder named after the settings; "
+                        "e.g. docs/results, to commit): archived runs count as finished and are reported")
     p.add_argument("-device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--jobs", type=int, default=1,
                    help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; default 1)")
@@ -297,15 +330,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
     check_methods_distinct(settings)
-    if a.report_only and not (Path(a.workdir) / "settings.json").is_file():
-        p.error(f"--report_only: {a.workdir} holds no benchmark (no settings.json); check --workdir")
-    h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device)
-    check_same_settings(settings, h.work / "settings.json")
+    archive = Path(a.archive).absolute() if a.archive else None
+    records = [Path(a.workdir) / "settings.json"] + ([archive / settings["name"] / "settings.json"] if archive else [])
+    if a.report_only and not any(r.is_file() for r in records):
+        p.error(f"--report_only: {a.workdir} holds no benchmark (no settings.json)"
+                + (f" and {records[-1].parent} no archived one" if archive else "") + "; check --workdir")
+    h = Harness(settings, Path(a.workdir).absolute(), Path(a.data), a.device, archive=archive,
+                create=not a.report_only)
+    if archive is not None:  # also when reporting: the work folder's finished runs are archived then
+        records[-1].parent.mkdir(parents=True, exist_ok=True)
+    for record in records:  # the work folder's and the archive's runs must come from the same settings
+        if record.parent.is_dir():
+            check_same_settings(settings, record)
     reps = range(settings.get("repetitions", 1))
     out = Path(a.out or Path(a.workdir) / "report")
     command = " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))
     if a.report_only:
-        found = {m: [h.summary_path(m, rep) for rep in reps if h.summary_path(m, rep).is_file()] for m in methods}
+        found = {m: [f for f in (h.finished_summary(m, rep) for rep in reps) if f is not None] for m in methods}
         missing = [m for m, files in found.items() if not files]
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)

@@ -216,3 +216,43 @@ def test_harness_prepares_la_at_coarser_spacing(la_dir, tmp_path):
                        "preprocess_full", "derive_plans_ssl_r0", "derive_plans_full_r0"]
     h.prepare()  # a second call finds every step done and runs nothing
     assert len([line for line in lines if line.startswith("[")]) == len(started)
+
+
+def _fake_finished_run(workdir: Path, method: str, rep: int, dice: float) -> Path:
+    path = workdir / "predictions" / f"{method}_r{rep}" / "nnssl_summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_summary({"a": {1: dice, 2: dice}, "b": {1: dice, 2: dice}})))
+    return path
+
+
+def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
+    """Runs finished in one (later lost) work folder are archived and reported from another; an archived
+    run is never replaced by a different run under the same name."""
+    from bench_accuracy import main
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps(TINY_SETTINGS))
+    archive = tmp_path / "results"
+    first = tmp_path / "session1"
+    first.mkdir()
+    check_same_settings(TINY_SETTINGS, first / "settings.json")  # as the harness left it
+    sup = _fake_finished_run(first, "supervised", 0, 0.5)
+    _fake_finished_run(first, "full", 0, 0.9)
+    args = ["--settings", str(settings), "--report_only", "--archive", str(archive), "--methods", "supervised", "full"]
+    assert main(args + ["--workdir", str(first), "--out", str(tmp_path / "r1")]) == 0
+    stored = archive / "hippo_tiny"
+    assert sorted(p.name for p in stored.iterdir()) == ["full_r0.json", "settings.json", "supervised_r0.json"]
+    assert (stored / "supervised_r0.json").read_bytes() == sup.read_bytes()
+
+    second = tmp_path / "session2"  # a new machine: nothing but the archive
+    assert main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2")]) == 0
+    assert not second.exists()  # reporting creates no work folder
+    rows = {r["method"]: r for r in json.loads((tmp_path / "r2" / "results.json").read_text())["rows"]}
+    assert rows["supervised"]["stats"]["dice"]["mean"] == pytest.approx(0.5)
+    assert rows["full"]["stats"]["dice"]["mean"] == pytest.approx(0.9)
+
+    other = _fake_finished_run(tmp_path / "session3", "supervised", 0, 0.7)  # another run, same name
+    check_same_settings(TINY_SETTINGS, tmp_path / "session3" / "settings.json")
+    with pytest.raises(SystemExit, match="holds another run"):
+        main(args + ["--workdir", str(tmp_path / "session3"), "--out", str(tmp_path / "r3")])
+    assert (stored / "supervised_r0.json").read_bytes() == sup.read_bytes()  # the archived run is kept
+    assert other.is_file()
