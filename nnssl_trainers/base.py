@@ -38,7 +38,7 @@ from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
 from nnssl_trainers.progress import SSLLocalLogger
-from nnssl_trainers.wrapping import unwrap
+from nnssl_trainers.wrapping import full_resolution, unwrap
 
 #: hyperparameters that set nnUNetTrainer attributes of the same name
 NNUNET_ATTRIBUTES = ("num_epochs", "num_iterations_per_epoch", "num_val_iterations_per_epoch", "initial_lr",
@@ -292,8 +292,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             else target.to(self.device, non_blocking=True)
         unlabeled = self.next_unlabeled() if self.uses_unlabeled else None
         self._step_stats = {"frac_fg_labeled": label_foreground_share(
-            target[0] if isinstance(target, list) else target, self.label_manager.ignore_label)} \
-            if self.uses_unlabeled else {}
+            full_resolution(target), self.label_manager.ignore_label)} if self.uses_unlabeled else {}
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             losses = self.compute_losses(data, target, unlabeled)

@@ -22,11 +22,7 @@ from nnssl.losses.dual import (bidirectional_uncertainty_loss, consistency_regul
                                prototype_loss_from_selection, select_prototype_voxels)
 from nnssl_trainers.architectures import DecoderFeatures
 from nnssl_trainers.base import nnSSLTrainerBase
-from nnssl_trainers.wrapping import unwrap
-
-
-def _full_res(output):
-    return output[0] if isinstance(output, (list, tuple)) else output
+from nnssl_trainers.wrapping import full_resolution, unwrap
 
 
 class nnSSLDualTrainer(nnSSLTrainerBase):
@@ -61,7 +57,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         p_a, p_b = torch.softmax(z_la.float(), 1), torch.softmax(z_lb.float(), 1)
         mask = disagreement_mask(p_a, p_b, hp["cr_tau"], hp["cr_mode"])
         if hp["cr_target"] == "label":
-            y = _full_res(target)[:, 0].long().clamp_min(0)
+            y = full_resolution(target)[:, 0].long().clamp_min(0)
             onehot = F.one_hot(y, p_a.shape[1]).movedim(-1, 1).float()
             cr_a, cr_b = consistency_regularisation(p_a, onehot, mask), consistency_regularisation(p_b, onehot, mask)
         else:
@@ -81,7 +77,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         logs: Dict[str, torch.Tensor] = {"loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach()}
         total = sup_a + sup_b
         if hp["use_cr"]:
-            cr = self._consistency(_full_res(out_la), _full_res(out_lb), target)
+            cr = self._consistency(full_resolution(out_la), full_resolution(out_lb), target)
             total = total + hp["beta"] * (cr["cr_a"] + cr["cr_b"])
             logs.update(loss_cr=(cr["cr_a"] + cr["cr_b"]).detach(), frac_cr_mask=cr["frac_cr_mask"])
 
