@@ -38,7 +38,8 @@ from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
 from nnssl_trainers.progress import SSLLocalLogger
-from nnssl_trainers.wrapping import full_resolution, unwrap
+from nnssl.deep_supervision import full_resolution
+from nnssl_trainers.wrapping import unwrap
 
 #: hyperparameters that set nnUNetTrainer attributes of the same name
 NNUNET_ATTRIBUTES = ("num_epochs", "num_iterations_per_epoch", "num_val_iterations_per_epoch", "initial_lr",

@@ -22,7 +22,8 @@ from nnssl.losses.dual import (bidirectional_uncertainty_loss, consistency_regul
                                prototype_loss_from_selection, select_prototype_voxels)
 from nnssl_trainers.architectures import DecoderFeatures
 from nnssl_trainers.base import nnSSLTrainerBase
-from nnssl_trainers.wrapping import full_resolution, unwrap
+from nnssl.deep_supervision import full_resolution
+from nnssl_trainers.wrapping import unwrap
 
 
 class nnSSLDualTrainer(nnSSLTrainerBase):

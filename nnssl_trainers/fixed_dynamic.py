@@ -25,6 +25,7 @@ from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
+from nnssl.deep_supervision import full_resolution
 from nnssl.pseudo_labels import com_fusion, cutmix, fixed_crop, shift_offsets, shifted_crops, temporary_label
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.wrapping import unwrap
@@ -87,8 +88,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         patch = list(self.configuration_manager.patch_size)
         offsets = shift_offsets(shift, self._shift_axes())
         crops = shifted_crops(region, patch, shift, offsets)
-        out = net(crops)
-        logits = out[0] if isinstance(out, (list, tuple)) else out
+        logits = full_resolution(net(crops))
         probs, coverage = temporary_label(torch.softmax(logits.float(), 1), offsets)
         return com_fusion(fixed_probs, probs, coverage)
 
@@ -105,9 +105,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         out_la, z_a = self.forward_labeled_unlabeled(net_a, data, x_f)  # SN1 on the original images
         with torch.no_grad():
             p_a = torch.softmax(z_a.detach().float(), 1)
-            out_b_fixed = unwrap(net_b)(x_f)
-            p_b = torch.softmax((out_b_fixed[0] if isinstance(out_b_fixed, (list, tuple)) else out_b_fixed)
-                                .float(), 1)
+            p_b = torch.softmax(full_resolution(unwrap(net_b)(x_f)).float(), 1)
             yf_a, yf_b = p_a.argmax(1), p_b.argmax(1)
             yd_a = self._dynamic_label(unwrap(net_a), region, p_a, shift)
             yd_b = self._dynamic_label(unwrap(net_b), region, p_b, shift)

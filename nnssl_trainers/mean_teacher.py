@@ -7,6 +7,7 @@ from typing import Any, Dict
 import torch
 from torch import nn
 
+from nnssl.deep_supervision import full_resolution
 from nnssl.ema import ema_update
 from nnssl.losses import softmax_mse
 from nnssl_trainers.base import nnSSLTrainerBase
@@ -46,8 +47,8 @@ class nnSSLMeanTeacherTrainer(nnSSLTrainerBase):
         out_l, out_u = self.forward_labeled_unlabeled(self.network, data, perturb(unlabeled, hp["noise_std"],
                                                                                    hp["noise_clip"]))
         with torch.no_grad():
-            teacher_out = self.auxiliary_networks["teacher"](perturb(unlabeled, hp["noise_std"], hp["noise_clip"]))
-            teacher_logits = teacher_out[0] if isinstance(teacher_out, (list, tuple)) else teacher_out
+            teacher_logits = full_resolution(self.auxiliary_networks["teacher"](
+                perturb(unlabeled, hp["noise_std"], hp["noise_clip"])))
         sup = self.loss(out_l, target)
         cons = softmax_mse(out_u, teacher_logits)
         weight = hp["consistency_weight"] * self.ramp()

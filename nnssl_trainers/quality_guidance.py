@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import distributed as dist
 from torch import nn
 
+from nnssl.deep_supervision import full_resolution
 from nnssl.quality.dice import mean_foreground_dice
 from nnssl.quality.guidance import pseudo_label_quality_weights, quality_aware_regularisation, \
     scale_gradient_per_sample
@@ -75,8 +76,7 @@ class QualityGuidanceMixin:
     # ------------------------------------------------------------------ guidance
     def forward_labeled_unlabeled(self, net, data, unlabeled):
         out_l, out_u = super().forward_labeled_unlabeled(net, data, unlabeled)
-        labeled = out_l[0] if isinstance(out_l, (list, tuple)) else out_l
-        self._qg_seen.append((data, labeled.detach(), unlabeled, out_u))
+        self._qg_seen.append((data, full_resolution(out_l).detach(), unlabeled, out_u))
         if self.hparams["qg_use_plqw"] and self.qg_active():
             weights = pseudo_label_quality_weights(self.auxiliary_networks["quality"], unlabeled, out_u.detach())
             self._qg_weights.append(weights)
@@ -108,7 +108,7 @@ class QualityGuidanceMixin:
         """One Adam step of the predictor: MSE between Q(x_l, m) and Dice(m, y) for the networks' labeled
         soft outputs, the ground truth itself and another sample's ground truth."""
         predictor = self.auxiliary_networks["quality"]
-        y = (target[0] if isinstance(target, (list, tuple)) else target)[:, 0].long().clamp_min(0)
+        y = full_resolution(target)[:, 0].long().clamp_min(0)
         onehot = F.one_hot(y, self.label_manager.num_segmentation_heads).movedim(-1, 1).float()
         images, masks = [], []
         for x, z, _, _ in self._qg_seen:
@@ -138,9 +138,8 @@ class QualityGuidanceMixin:
         out = super().validation_step(batch)
         with self._deployed(), torch.no_grad():
             data = batch["data"].to(self.device)
-            logits = self.network(data)
-            logits = logits[0] if isinstance(logits, (list, tuple)) else logits
-            target = batch["target"][0] if isinstance(batch["target"], list) else batch["target"]
+            logits = full_resolution(self.network(data))
+            target = full_resolution(batch["target"])
             probs = torch.softmax(logits.float(), 1)
             truth = mean_foreground_dice(probs, target.to(self.device)[:, 0].long().clamp_min(0))
             predicted = self.auxiliary_networks["quality"](data, probs).float().mean(1)

@@ -1,4 +1,4 @@
-"""Unwrapping networks from DDP and torch.compile, and outputs/targets from deep supervision lists."""
+"""Unwrapping networks from DDP and torch.compile."""
 from __future__ import annotations
 
 from torch import nn
@@ -14,7 +14,3 @@ def unwrap(module: nn.Module) -> nn.Module:
         module = module._orig_mod
     return module
 
-
-def full_resolution(output):
-    """The full-resolution entry of a deep-supervision list (network outputs or nnU-Net targets), else itself."""
-    return output[0] if isinstance(output, (list, tuple)) else output

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
+from nnssl.deep_supervision import full_resolution
 from nnssl.quality.corruptions import random_corruption
 from nnssl.quality.dice import mean_foreground_dice
 
@@ -72,8 +73,7 @@ def realistic_samples(net: torch.nn.Module, images: np.ndarray, labels: np.ndarr
                       device: torch.device) -> List[Sample]:
     """Soft outputs of a (partially trained) segmentation network on a batch of labeled patches."""
     net.eval()
-    out = net(torch.from_numpy(images).to(device))
-    out = out[0] if isinstance(out, (list, tuple)) else out
+    out = full_resolution(net(torch.from_numpy(images).to(device)))
     probs = torch.softmax(out.float(), 1).cpu().numpy()
     return [Sample(img, p, lab, true_dice(p, lab), f"realistic:{tag}", {"source": "realistic", "snapshot": tag})
             for img, p, lab in zip(images, probs, labels)]
