@@ -137,21 +137,15 @@ class Harness:
         task = self.work / "source_subset"
         if (task / "dataset.json").is_file():
             return task
-        meta = json.loads((source / "dataset.json").read_text())
-        ids = sorted(Path(t["image"]).name[:-len(".nii.gz")] for t in meta["training"])
+        from nnssl.dataset_conversion.msd import copy_msd_cases, msd_case_ids
+        ids = msd_case_ids(source)
         n = self.s["split"]["pool"] + self.s["split"]["test"]
         if n > len(ids):
             raise ValueError(f"split pool + test = {n} exceeds the {len(ids)} cases of {source}")
         chosen = sorted(ids[i] for i in np.random.default_rng(self.s["split"]["seed"]).choice(len(ids), n, False))
         tmp = task.with_name(task.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        for sub in ("imagesTr", "labelsTr"):
-            (tmp / sub).mkdir(parents=True)
-            for i in chosen:
-                shutil.copy(source / sub / f"{i}.nii.gz", tmp / sub / f"{i}.nii.gz")
-        meta = {**meta, "numTraining": n, "numTest": 0, "test": [],
-                "training": [{"image": f"./imagesTr/{i}.nii.gz", "label": f"./labelsTr/{i}.nii.gz"} for i in chosen]}
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2))
+        copy_msd_cases(source, tmp, chosen)
         os.rename(tmp, task)
         return task
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -60,6 +61,29 @@ def draw_split(case_ids: Sequence[str], n_test: int, n_labeled: int,
     rest = [i for i in ids if i not in set(test)]
     labeled = sorted(rest[i] for i in rng.choice(len(rest), n_labeled, replace=False))
     return test, labeled, [i for i in rest if i not in set(labeled)]
+
+
+def msd_case_ids(task_folder: str | os.PathLike) -> list[str]:
+    """Sorted ids of the training cases listed in an MSD task's dataset.json."""
+    meta = json.loads((Path(task_folder) / "dataset.json").read_text())
+    return sorted(_case_id(t["image"]) for t in meta["training"])
+
+
+def copy_msd_cases(task_folder: str | os.PathLike, target: str | os.PathLike, ids: Sequence[str]) -> None:
+    """Copy the training cases ``ids`` of an MSD task (images, labels) into ``target``, an MSD task folder
+    whose dataset.json is the source's with only these cases listed (e.g. a fixed subset to convert)."""
+    source, target = Path(task_folder), Path(target)
+    meta = json.loads((source / "dataset.json").read_text())
+    for sub in ("imagesTr", "labelsTr"):
+        (target / sub).mkdir(parents=True, exist_ok=True)
+        for i in ids:
+            path = source / sub / f"{i}.nii.gz"
+            if not path.is_file():
+                raise ConversionError(f"{path}: case {i} missing from {source}")
+            shutil.copy(path, target / sub / path.name)
+    meta = {**meta, "numTraining": len(ids), "numTest": 0, "test": [],
+            "training": [{"image": f"./imagesTr/{i}.nii.gz", "label": f"./labelsTr/{i}.nii.gz"} for i in ids]}
+    (target / "dataset.json").write_text(json.dumps(meta, indent=2))
 
 
 def _case_id(path: str) -> str:

@@ -23,14 +23,11 @@ def write_msd_json(task: Path, ids: Iterable[str], modality: dict, labels: dict,
 
 def make_msd_subset(source: Path, target: Path, n: int, ids: Optional[List[str]] = None) -> List[str]:
     """Copy the first ``n`` training cases of an MSD task (original layout), or the given ``ids``, into ``target``."""
-    meta = json.loads((source / "dataset.json").read_text())
+    from nnssl.dataset_conversion.msd import copy_msd_cases
     if ids is None:
+        meta = json.loads((source / "dataset.json").read_text())
         ids = [Path(t["image"]).name[: -len(".nii.gz")] for t in meta["training"]][:n]
-    for sub in ("imagesTr", "labelsTr"):
-        (target / sub).mkdir(parents=True, exist_ok=True)
-        for i in ids:
-            shutil.copy(source / sub / f"{i}.nii.gz", target / sub / f"{i}.nii.gz")
-    write_msd_json(target, ids, meta["modality"], meta["labels"], name=meta.get("name", "Task"))
+    copy_msd_cases(source, target, ids)
     return ids
 
 

@@ -209,6 +209,18 @@ def test_msd_float_label_is_cast(msd_subset, nnunet_env):
     assert json.loads((out / "dataset.json").read_text())["numUnlabeled"] == 0
 
 
+def test_copy_msd_cases_lists_exactly_the_copied_cases(msd_subset, tmp_path):
+    ids = msd.msd_case_ids(msd_subset)
+    assert ids == sorted(ids) and len(ids) == 8
+    msd.copy_msd_cases(msd_subset, tmp_path / "sub", ids[1:3])
+    meta = json.loads((tmp_path / "sub" / "dataset.json").read_text())
+    assert meta["numTraining"] == 2 and msd.msd_case_ids(tmp_path / "sub") == ids[1:3]
+    assert meta["labels"] == json.loads((msd_subset / "dataset.json").read_text())["labels"]
+    assert sorted(p.name for p in (tmp_path / "sub" / "labelsTr").iterdir()) == [f"{i}.nii.gz" for i in ids[1:3]]
+    with pytest.raises(ConversionError, match="hippocampus_999.nii.gz"):
+        msd.copy_msd_cases(msd_subset, tmp_path / "bad", ["hippocampus_999"])
+
+
 def test_msd_split_reproducible(msd_subset, nnunet_env):
     ids = [f"c{k:02d}" for k in range(20)]
     a, b, c = (msd.draw_split(ids, 4, 5, s) for s in (1, 1, 2))
