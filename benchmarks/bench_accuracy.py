@@ -52,7 +52,9 @@ class Harness:
         from nnssl.cli.discovery import with_ext_trainer_path
         self.env = {**os.environ, **{k: str(v) for k, v in self.folders.items()},
                     "nnUNet_extTrainer": with_ext_trainer_path(os.environ.get("nnUNet_extTrainer")),
-                    "MPLBACKEND": "agg"}
+                    "MPLBACKEND": "agg",
+                    # the console scripts of this interpreter's environment first, even when it is not activated
+                    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         self.env.setdefault("nnUNet_n_proc_DA", "1")
         self.env.setdefault("nnUNet_def_n_proc", "1")
         self.env.setdefault("nnUNet_compile", "0")

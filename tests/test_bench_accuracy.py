@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,13 @@ def test_methods_sharing_a_results_folder_are_refused():
         check_methods_distinct(twin)
     del twin["methods"]["dual_v2"]
     check_methods_distinct(twin)  # the same trainer on another dataset has its own folder
+
+
+def test_tools_come_from_the_running_interpreter(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin")  # e.g. a venv's python run without activating the venv
+    h = Harness(TINY_SETTINGS, tmp_path / "work", tmp_path / "data", "cpu", create=False)
+    assert h.env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
+    assert not (tmp_path / "work").exists()
 
 
 def test_report_only_refuses_a_folder_without_a_benchmark(tmp_path, capsys):
