@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import foreground_share, label_foreground_share
+from nnssl.monitoring import class_dice, foreground_learned, foreground_share, label_foreground_share
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -62,13 +62,23 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         # SSL
         "unlabeled_batch_ratio": 1.0,  # unlabeled patches per labeled patch in a batch
         "rampup_fraction": 0.4,  # T_r of ramp(t) as a share of all training iterations
+        # when t starts: 'first_step' (the papers), or 'foreground': ramp = 0 until every trained network
+        # reaches a hard Dice >= ramp_start_dice on every foreground class of a step's labeled patches
+        "ramp_start": "first_step",
+        "ramp_start_dice": 0.2,
         "deploy": "ensemble",  # what nnUNetv2_predict uses: 'ensemble' or one network's name
     }
+
+    #: hyperparameters with a fixed set of values, checked before anything is built
+    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground")}
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.hparams: Dict[str, Any] = resolve_hparams(type(self), self.plans_manager.plans)
+        for name, allowed in self.hparam_choices.items():
+            if self.hparams[name] not in allowed:
+                raise ValueError(f"hyperparameter {name} must be one of {list(allowed)}, got {self.hparams[name]!r}")
         for name in NNUNET_ATTRIBUTES:
             setattr(self, name, self.hparams[name])
         self.logger.local_logger = SSLLocalLogger()
@@ -76,6 +86,9 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.auxiliary_networks: Dict[str, nn.Module] = {}
         self.dataloader_unlabeled = None
         self.iteration = 0  # optimizer steps taken; drives the ramp-ups
+        #: step at which ramp(t)'s clock starts (None: not yet, see hparam ramp_start)
+        self.ramp_start_iteration = 0 if self.hparams["ramp_start"] == "first_step" else None
+        self._labeled_predictions: Dict[str, torch.Tensor] = {}  # argmax per trained network, until the ramp starts
         self._step_stats: Dict[str, torch.Tensor] = {}  # filled during a step, logged with its losses
 
     # ------------------------------------------------------------------ networks
@@ -253,8 +266,32 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         return self.num_epochs * self.num_iterations_per_epoch
 
     def ramp(self) -> float:
-        """ramp(t) with t = optimizer steps so far and T_r = rampup_fraction * total iterations."""
-        return sigmoid_rampup(self.iteration, self.hparams["rampup_fraction"] * self.total_iterations)
+        """ramp(t) with t = optimizer steps since ``ramp_start_iteration`` (0 before it) and
+        T_r = rampup_fraction * total iterations."""
+        if self.ramp_start_iteration is None:
+            return 0.0
+        return sigmoid_rampup(self.iteration - self.ramp_start_iteration,
+                              self.hparams["rampup_fraction"] * self.total_iterations)
+
+    def _update_ramp_start(self, target: torch.Tensor) -> None:
+        """ramp_start 'foreground': start the ramp's clock after the first step in which every trained network
+        segments every foreground class of the labeled patches (``foreground_learned``), i.e. after the
+        supervised background-only phase, whose all-background pseudo-labels would hold the networks there.
+        All DDP ranks start together. target: (B, 1, *patch) full-resolution labels of the step."""
+        if self.ramp_start_iteration is not None:
+            return
+        dices = [class_dice(pred, target, self.label_manager.num_segmentation_heads, self.label_manager.ignore_label)
+                 for pred in self._labeled_predictions.values()]
+        self._labeled_predictions = {}
+        learned = len(dices) == len(self.subnetworks) and foreground_learned(dices, self.hparams["ramp_start_dice"])
+        if self.is_ddp:
+            flag = torch.tensor(float(learned), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            learned = bool(flag.item())
+        if learned:
+            self.ramp_start_iteration = self.iteration
+            self.print_to_log_file(f"step {self.iteration}: every network segments every labeled foreground class "
+                                   f"(Dice >= {self.hparams['ramp_start_dice']}): the unsupervised ramp-up starts")
 
     def on_train_epoch_start(self):
         for net in self.subnetworks.values():
@@ -284,6 +321,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         labeled, z_u = ([o[:n] for o in out], out[0][n:]) if isinstance(out, (list, tuple)) else (out[:n], out[n:])
         name = next((k for k, m in self.subnetworks.items() if m is net), "net")
         self._step_stats[f"frac_fg_{name}"] = foreground_share(z_u)
+        if self.ramp_start_iteration is None and name in self.subnetworks:
+            self._labeled_predictions[name] = full_resolution(labeled).detach().argmax(1)
         return labeled, z_u
 
     def train_step(self, batch: dict) -> dict:
@@ -310,6 +349,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             self._clip_gradients()
             self.optimizer.step()
         self.iteration += 1
+        self._update_ramp_start(full_resolution(target))
         self.after_optimizer_step()
         return {k: np.asarray(v.detach().float().cpu().numpy() if torch.is_tensor(v) else v)
                 for k, v in losses.items()}

@@ -40,6 +40,7 @@ class CheckpointMixin:
             "nnssl": {
                 "networks": {n: unwrap(m).state_dict() for n, m in self.all_networks().items()},
                 "iteration": self.iteration,
+                "ramp_start_iteration": self.ramp_start_iteration,
                 "hparams": dict(self.hparams),
                 "extra": self.extra_checkpoint_state(),
             },
@@ -78,6 +79,7 @@ class CheckpointMixin:
             self.print_to_log_file(f"WARNING: hyperparameters differ from the checkpoint's (saved, now): {changed}. "
                                    f"Continuing with the current ones.")
         self.iteration = int(state["iteration"])
+        self.ramp_start_iteration = state.get("ramp_start_iteration", 0)  # checkpoints before ramp_start: 0
         self.load_extra_checkpoint_state(state.get("extra", {}))
         self.my_init_kwargs = checkpoint["init_args"]
         self.current_epoch = checkpoint["current_epoch"]

@@ -42,13 +42,10 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
-    #: hyperparameters with a fixed set of values, checked before anything is built
-    hparam_choices = {"cr_target": ("peer", "label"), "pgl_reliability": ("batch", "per_class")}
+    hparam_choices = {**nnSSLTrainerBase.hparam_choices, "cr_target": ("peer", "label"),
+                      "pgl_reliability": ("batch", "per_class")}
 
     def initialize(self):
-        for name, (first, second) in self.hparam_choices.items():
-            if self.hparams[name] not in (first, second):
-                raise ValueError(f"hyperparameter {name} must be {first!r} or {second!r}, got {self.hparams[name]!r}")
         super().initialize()
         self.decoder_features = {n: DecoderFeatures(unwrap(m)) for n, m in self.subnetworks.items()} \
             if self.hparams["use_pgl"] else {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -147,5 +148,33 @@ def test_dual_per_class_variant_sets_its_reliability_and_trains(hippo_ws, monkey
     assert trainer.hparams["pgl_reliability"] == "per_class"
     log = fixed_batch_losses(trainer, 1)[0]
     assert np.isfinite(float(log["loss"])) and {"loss_pgl_a", "reliable_voxels_c0"} <= set(log)
-    with pytest.raises(ValueError, match="pgl_reliability must be 'batch' or 'per_class'"):
+    with pytest.raises(ValueError, match="pgl_reliability must be one of"):
         make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, pgl_reliability="classwise")
+
+
+def test_foreground_ramp_start_waits_for_every_network_to_segment_every_class(hippo_ws, monkeypatch):
+    """ramp_start='foreground': ramp = 0 until both subnets reach the Dice threshold on every labeled class."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2, ramp_start="foreground",
+                           rampup_fraction=0.4)
+    assert trainer.ramp_start_iteration is None and trainer.ramp() == 0.0
+    y = next(trainer.dataloader_train)["target"][0]
+    perfect, empty = y[:, 0].long(), torch.zeros_like(y[:, 0]).long()
+    trainer.iteration = 7
+    trainer._labeled_predictions = {"net_a": perfect, "net_b": empty}  # net_b still background only
+    trainer._update_ramp_start(y)
+    assert trainer.ramp_start_iteration is None and trainer._labeled_predictions == {}
+    trainer._labeled_predictions = {"net_a": perfect, "net_b": perfect}
+    trainer._update_ramp_start(y)
+    assert trainer.ramp_start_iteration == 7 and trainer.ramp() == pytest.approx(math.exp(-5))
+    trainer.iteration = 7 + math.ceil(0.4 * trainer.total_iterations)
+    assert trainer.ramp() == 1.0
+    assert trainer.checkpoint_dict()["nnssl"]["ramp_start_iteration"] == 7
+    with pytest.raises(ValueError, match="ramp_start must be one of"):
+        make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2, ramp_start="later")
+
+
+def test_foreground_ramp_start_reads_the_networks_of_a_real_step(hippo_ws, monkeypatch):
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2, ramp_start="foreground",
+                           ramp_start_dice=0.0)  # threshold 0: starts as soon as both networks' Dice is read
+    log = fixed_batch_losses(trainer, 1)[0]
+    assert np.isfinite(float(log["loss"])) and trainer.ramp_start_iteration == 1

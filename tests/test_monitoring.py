@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from nnssl.monitoring import foreground_share, label_foreground_share
+from nnssl.monitoring import class_dice, foreground_learned, foreground_share, label_foreground_share
 
 
 def test_foreground_share_counts_argmax_not_background():
@@ -28,3 +28,23 @@ def test_label_foreground_share_leaves_out_ignored_voxels():
     assert label_foreground_share(y).item() == pytest.approx(4 / 6)
     assert label_foreground_share(y, ignore_label=3).item() == pytest.approx(2 / 4)
     assert math.isnan(label_foreground_share(torch.full((1, 1, 2), 3), ignore_label=3).item())
+
+
+def test_class_dice_by_hand():
+    # 1 sample, 6 voxels, classes 0..2; class 1: P = {1, 2}, Y = {1} -> 2*1/(2+1); class 2: P = {4}, Y = {4, 5} -> 2/3
+    pred = torch.tensor([[0, 1, 1, 0, 2, 0]])
+    y = torch.tensor([[[0, 1, 0, 0, 2, 2]]])
+    assert class_dice(pred, y, 3).tolist() == pytest.approx([2 / 3, 2 / 3])
+    # ignore label 2 in the target: voxels 4 and 5 leave out -> class 2 absent from both -> NaN
+    d = class_dice(pred, y, 3, ignore_label=2)
+    assert d[0].item() == pytest.approx(2 / 3) and math.isnan(d[1].item())
+    assert class_dice(torch.zeros(1, 6, dtype=torch.long), y, 3).tolist() == [0.0, 0.0]  # background only
+
+
+def test_foreground_learned_needs_every_network_and_present_class():
+    nan = float("nan")
+    good, half = torch.tensor([0.5, 0.4]), torch.tensor([0.5, 0.1])
+    assert foreground_learned([good, good], 0.2)
+    assert not foreground_learned([good, half], 0.2)  # one network misses class 2
+    assert foreground_learned([torch.tensor([0.3, nan])], 0.2)  # class 2 in neither prediction nor labels
+    assert not foreground_learned([torch.tensor([nan, nan])], 0.0) and not foreground_learned([], 0.0)
