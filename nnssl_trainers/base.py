@@ -31,6 +31,7 @@ from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
+from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
 from nnssl.monitoring import class_dice, foreground_learned, foreground_share, label_foreground_share
 from nnssl.schedules import sigmoid_rampup
@@ -38,7 +39,6 @@ from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
 from nnssl_trainers.progress import SSLLocalLogger
-from nnssl.deep_supervision import full_resolution
 from nnssl_trainers.wrapping import unwrap
 
 #: hyperparameters that set nnUNetTrainer attributes of the same name

@@ -17,12 +17,12 @@ from typing import Any, Dict
 import torch
 import torch.nn.functional as F
 
+from nnssl.deep_supervision import full_resolution
 from nnssl.losses.dual import (bidirectional_uncertainty_loss, consistency_regularisation,
                                cross_pseudo_supervision, disagreement_mask, entropy_filtered_supervision,
                                prototype_loss_from_selection, select_prototype_voxels)
 from nnssl_trainers.architectures import DecoderFeatures
 from nnssl_trainers.base import nnSSLTrainerBase
-from nnssl.deep_supervision import full_resolution
 from nnssl_trainers.wrapping import unwrap
 
 
