@@ -7,7 +7,10 @@ from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
 from nnssl_trainers.supervised import nnSSLSupervisedTrainer
 from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixedDynamicTrainer_QG, \
     nnSSLMeanTeacherTrainer_QG
+from nnssl_trainers.fg_ramp import nnSSLDualTrainer_FgRamp, nnSSLDualTrainer_QG_FgRamp, \
+    nnSSLFixedDynamicTrainerHetero_FgRamp, nnSSLFixedDynamicTrainer_QG_FgRamp
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
            "nnSSLDualTrainerPerClass", "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
-           "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG"]
+           "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG", "nnSSLDualTrainer_FgRamp",
+           "nnSSLDualTrainer_QG_FgRamp", "nnSSLFixedDynamicTrainerHetero_FgRamp", "nnSSLFixedDynamicTrainer_QG_FgRamp"]

@@ -41,3 +41,18 @@ def test_plans_then_env_override_with_class_sections(tmp_path):
 def test_bad_overrides_give_clear_errors(env, message):
     with pytest.raises(ValueError, match=message):
         resolve_hparams(Child, None, env)
+
+
+def test_foreground_gated_variants_differ_from_their_parent_only_in_ramp_start():
+    """Each _FgRamp trainer is its parent with ramp_start='foreground'; nothing else changes."""
+    import nnssl_trainers
+    from nnssl_trainers import fg_ramp
+    variants = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.endswith("_FgRamp")]
+    assert len(variants) == 4
+    for cls in variants:
+        assert cls.__module__ == fg_ramp.__name__
+        parent = cls.__mro__[1]
+        child, base = resolve_hparams(cls, environ={}), resolve_hparams(parent, environ={})
+        assert child["ramp_start"] == "foreground" and base["ramp_start"] == "first_step"
+        assert {k: v for k, v in child.items() if k != "ramp_start"} == \
+               {k: v for k, v in base.items() if k != "ramp_start"}, cls.__name__
