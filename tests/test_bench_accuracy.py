@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
 from bench_accuracy import Harness, check_methods_distinct, check_same_settings  # noqa: E402
+
+
+def run_harness(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Runs the harness in its own session; on timeout kills the whole group (its nnUNetv2_train children
+    included, which would otherwise keep training after the test failed) and re-raises."""
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 TINY_SETTINGS = {
     "name": "hippo_tiny",
@@ -137,7 +152,7 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     env = {"PATH": str(Path(sys.executable).parent) + ":" + __import__("os").environ["PATH"],
            "nnUNet_n_proc_DA": "0", "nnUNet_def_n_proc": "1", "nnUNet_compile": "0", "OMP_NUM_THREADS": "2",
            "PYTHONUTF8": "1", "HOME": str(tmp_path)}
-    first = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", timeout=900)
+    first = run_harness(cmd, env=env, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for step in ("train_supervised_r0", "train_full_r0", "quality_predictor_r0", "train_cps_qg_r0",
                  "predict_cps_qg_r0", "evaluate_full_r0"):
@@ -172,7 +187,7 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     assert "| supervised | `nnSSLSupervisedTrainer` |" in md and "Dice (%)" in md
     png = (work / "report" / "dice.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
-    second = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", timeout=300)
+    second = run_harness(cmd, env=env, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "train_" not in second.stdout and "predict_" not in second.stdout
     assert json.loads((work / "report" / "results.json").read_text())["rows"][0]["values"] == \
@@ -183,7 +198,7 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
                                                              "mean_teacher": {"trainer": "nnSSLMeanTeacherTrainer"}}}))
     only = [c if c != str(settings) else str(more) for c in cmd] + [
         "--report_only", "--repetitions", "2", "--methods", "supervised", "mean_teacher", "--out", str(work / "r2")]
-    third = subprocess.run(only, env=env, capture_output=True, encoding="utf-8", timeout=300)
+    third = run_harness(only, env=env, timeout=300)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "left out of the report: mean_teacher" in third.stderr
     assert "train_" not in third.stdout and "predict_" not in third.stdout
