@@ -31,6 +31,7 @@ def run_harness(cmd: list[str], env: dict[str, str], timeout: float) -> subproce
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
+
 TINY_SETTINGS = {
     "name": "hippo_tiny",
     "source": {"kind": "msd", "folder": "Hippocampus"},
@@ -149,7 +150,7 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     work = tmp_path / "work"
     cmd = [sys.executable, str(REPO / "benchmarks" / "bench_accuracy.py"), "--settings", str(settings),
            "--workdir", str(work), "--data", str(hippocampus_dir.parent), "-device", "cpu"]
-    env = {"PATH": str(Path(sys.executable).parent) + ":" + __import__("os").environ["PATH"],
+    env = {"PATH": str(Path(sys.executable).parent) + ":" + os.environ["PATH"],
            "nnUNet_n_proc_DA": "0", "nnUNet_def_n_proc": "1", "nnUNet_compile": "0", "OMP_NUM_THREADS": "2",
            "PYTHONUTF8": "1", "HOME": str(tmp_path)}
     first = run_harness(cmd, env=env, timeout=900)
