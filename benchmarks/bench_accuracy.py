@@ -296,6 +296,19 @@ def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
     record.write_text(json.dumps(settings, indent=2))
 
 
+def jobs_warning(jobs: int, device: str, cores: Optional[int]) -> Optional[str]:
+    """A warning when ``jobs`` CPU trainings would share too few cores (fewer than 2 per job), else None.
+
+    Measured on 2 cores (docs/benchmarks.md): with --jobs 2 each epoch took 3-4x as long as alone,
+    so running two methods at once finished later than running them one after the other.
+    """
+    if jobs <= 1 or device != "cpu" or cores is None or cores >= 2 * jobs:
+        return None
+    return (f"warning: --jobs {jobs} on {cores} CPU core(s): the trainings share the cores and each runs "
+            f"several times slower (on 2 cores --jobs 2 took 3-4x as long per epoch as --jobs 1), "
+            f"so --jobs 1 usually finishes sooner")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Example: python benchmarks/bench_accuracy.py --settings "
@@ -316,7 +329,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "e.g. docs/results, to commit): archived runs count as finished and are reported")
     p.add_argument("-device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--jobs", type=int, default=1,
-                   help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; default 1)")
+                   help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; needs 2+ cores per job "
+                        "to gain anything; default 1)")
     a = p.parse_args(argv)
     settings = json.loads(Path(a.settings).read_text())
     if a.repetitions is not None:
@@ -347,6 +361,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
         return _report({m: f for m, f in found.items() if f}, settings, out, command)
+    warning = jobs_warning(a.jobs, a.device, os.cpu_count())
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     h.prepare()
     # _QG methods last: with --jobs the others run while the first _QG job trains the predictor
     ordered = sorted(methods, key=lambda m: bool(settings["methods"][m].get("quality_predictor")))

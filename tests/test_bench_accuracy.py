@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
-from bench_accuracy import Harness, check_methods_distinct, check_same_settings  # noqa: E402
+from bench_accuracy import Harness, check_methods_distinct, check_same_settings, jobs_warning  # noqa: E402
 
 
 def run_harness(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -280,3 +280,13 @@ def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
         main(args + ["--workdir", str(tmp_path / "session3"), "--out", str(tmp_path / "r3")])
     assert (stored / "supervised_r0.json").read_bytes() == sup.read_bytes()  # the archived run is kept
     assert other.is_file()
+
+
+@pytest.mark.parametrize("jobs,device,cores,warns", [
+    (2, "cpu", 2, True), (3, "cpu", 4, True), (2, "cpu", 4, False), (1, "cpu", 1, False),
+    (2, "cuda", 2, False), (2, "cpu", None, False)])
+def test_jobs_warning_only_when_cpu_jobs_share_too_few_cores(jobs, device, cores, warns):
+    warning = jobs_warning(jobs, device, cores)
+    assert (warning is not None) == warns
+    if warns:
+        assert f"--jobs {jobs}" in warning and f"{cores} CPU core" in warning
