@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
-from bench_accuracy import Harness, check_methods_distinct, check_same_settings, jobs_warning  # noqa: E402
+from accuracy_settings import check_methods_distinct, check_same_settings, jobs_warning  # noqa: E402
+from bench_accuracy import Harness  # noqa: E402
 
 
 def run_harness(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:

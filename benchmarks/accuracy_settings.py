@@ -1,0 +1,77 @@
+"""Settings and work-folder checks of the accuracy harness (benchmarks/bench_accuracy.py).
+
+Each refuses, with an error naming the folder or methods, what would mix runs of different
+settings or overwrite a finished run; ``jobs_warning`` flags a --jobs value slower than one job.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+#: settings keys that may change between runs in one work folder (methods are added, runs repeated)
+VOLATILE_KEYS = ("methods", "repetitions", "_doc")
+
+
+def archive_summary(src: Path, dest: Path) -> None:
+    """Copy a finished run's summary to the archive; an archived file is never replaced by another run's."""
+    if dest.is_file():
+        if dest.read_bytes() != src.read_bytes():
+            raise SystemExit(f"error: {dest} holds another run than {src} under the same method and repetition; "
+                             "move one of them away (or use --repetitions to add runs) instead of mixing them")
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(src, partial)
+    os.replace(partial, dest)
+
+
+def method_dataset(spec: Dict[str, Any]) -> str:
+    """Which prepared dataset a method trains on: 'ssl' (labeled subset + unlabeled) unless it names another."""
+    return spec.get("dataset", "ssl")
+
+
+def check_methods_distinct(settings: Dict[str, Any]) -> None:
+    """Refuse two methods that would train into one nnU-Net results folder (same trainer on the same
+    dataset, e.g. differing only in ``hparams``): the second would reuse the first's checkpoint. A
+    hyperparameter variant is a trainer subclass, as in nnU-Net."""
+    seen: Dict[tuple, str] = {}
+    for m, spec in settings["methods"].items():
+        key = (spec["trainer"], method_dataset(spec), "self_train" in spec)
+        if key in seen:
+            raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
+                             f"{key[1]} dataset and would share one results folder; make the variant a "
+                             "trainer subclass")
+        seen[key] = m
+
+
+def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
+    """Refuse to reuse a work folder whose finished steps were made with other settings (data, plans,
+    budget); the first run records them in ``record``. Methods already run must keep their definition."""
+    fixed = {k: v for k, v in settings.items() if k not in VOLATILE_KEYS}
+    if record.is_file():
+        old = json.loads(record.read_text())
+        old_fixed = {k: v for k, v in old.items() if k not in VOLATILE_KEYS}
+        changed = sorted(k for k in set(fixed) | set(old_fixed) if fixed.get(k) != old_fixed.get(k))
+        changed += sorted(f"methods.{m}" for m, spec in settings["methods"].items()
+                          if m in old.get("methods", {}) and old["methods"][m] != spec)
+        if changed:
+            raise SystemExit(f"error: {record.parent} was made with other settings ({', '.join(changed)} differ; "
+                             f"see {record}); use a new --workdir")
+        settings = {**old, **settings, "methods": {**old.get("methods", {}), **settings["methods"]}}
+    record.write_text(json.dumps(settings, indent=2))
+
+
+def jobs_warning(jobs: int, device: str, cores: Optional[int]) -> Optional[str]:
+    """A warning when ``jobs`` CPU trainings would share too few cores (fewer than 2 per job), else None.
+
+    Measured on 2 cores (docs/benchmarks.md): with --jobs 2 each epoch took 3-4x as long as alone,
+    so running two methods at once finished later than running them one after the other.
+    """
+    if jobs <= 1 or device != "cpu" or cores is None or cores >= 2 * jobs:
+        return None
+    return (f"warning: --jobs {jobs} on {cores} CPU core(s): the trainings share the cores and each runs "
+            f"several times slower (on 2 cores --jobs 2 took 3-4x as long per epoch as --jobs 1), "
+            f"so --jobs 1 usually finishes sooner")
