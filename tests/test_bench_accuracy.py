@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +46,6 @@ TINY_SETTINGS = {
     "methods": {
         "supervised": {"trainer": "nnSSLSupervisedTrainer"},
         "full": {"trainer": "nnSSLSupervisedTrainer", "dataset": "full"},
-        "self_training": {"trainer": "nnSSLSupervisedTrainer", "self_train": {"rounds": 1}},
         "cps_qg": {"trainer": "nnSSLCPSTrainer_QG", "quality_predictor": True},
     },
 }
@@ -144,8 +142,9 @@ def test_report_only_refuses_a_folder_without_a_benchmark(tmp_path, capsys):
 
 
 def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
-    """Converts, plans, trains, predicts and evaluates four methods at a budget of 2 x 2 iterations
-    (self-training: 1 + 1 epoch), writes the report; a second run reuses everything (no training, no prediction)."""
+    """Converts, plans, trains, predicts and evaluates three methods at a budget of 2 x 2 iterations, writes
+    the report; a second run reuses everything (no training, no prediction). Self-training's branch is
+    tested below without training (the real rounds run in test_self_train.py)."""
     settings = tmp_path / "tiny.json"
     settings.write_text(json.dumps(TINY_SETTINGS))
     work = tmp_path / "work"
@@ -161,7 +160,7 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
         assert f"{step}:" in first.stdout
     result = json.loads((work / "report" / "results.json").read_text())
     rows = {r["method"]: r for r in result["rows"]}
-    assert list(rows) == ["supervised", "full", "self_training", "cps_qg"]
+    assert list(rows) == ["supervised", "full", "cps_qg"]
     test_ids = json.loads((work / "nnUNet_raw" / "Dataset571_hippo_tiny_ssl" / "nnssl_split.json").read_text())["test"]
     for r in rows.values():
         assert r["cases"] == sorted(f"{i}.nii.gz" for i in test_ids)
@@ -177,14 +176,6 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     hp = json.loads(next((work / "nnUNet_results").glob("Dataset571_*/nnSSLCPSTrainer_QG__*/fold_all/"
                                                         "nnssl_hparams.json")).read_text())["hparams"]
     assert hp["num_epochs"] == 2 and hp["num_iterations_per_epoch"] == 2 and hp["qg_predictor"].endswith(".pth")
-    # self-training: teacher and student each got half the epochs; its predictions come from the student
-    st = json.loads(next((work / "nnUNet_results").glob("Dataset571_*/nnSSLSelfTrain__*/fold_all/state.json"))
-                    .read_text())
-    assert st["final"]["dataset"].startswith("Dataset581_")
-    student = work / "nnUNet_results" / st["final"]["dataset"]
-    assert json.loads(next(student.glob("*/fold_all/nnssl_hparams.json")).read_text())["hparams"]["num_epochs"] == 1
-    predict_line = next(line for line in first.stdout.splitlines() if "predict_self_training_r0:" in line)
-    assert f"-d {st['final']['dataset']} " in predict_line
     md = (work / "report" / "results.md").read_text()
     assert "| supervised | `nnSSLSupervisedTrainer` |" in md and "Dice (%)" in md
     png = (work / "report" / "dice.png").read_bytes()
@@ -207,6 +198,53 @@ def test_harness_end_to_end_tiny(hippocampus_dir, tmp_path):
     partial = json.loads((work / "r2" / "results.json").read_text())["rows"]
     assert [r["method"] for r in partial] == ["supervised"] and len(partial[0]["run_dice"]) == 1
     assert partial[0]["values"] == rows["supervised"]["values"]
+
+
+def test_self_training_branch_splits_the_budget_and_predicts_with_the_final_model(tmp_path):
+    """A self-training method: nnssl_self_train gets the budget split evenly over teacher and rounds, the
+    method's extra args and derived dataset ids of its own (per method and run); the test cases are then
+    predicted with the model nnssl_self_train names as final in its state.json. The tools are replaced by
+    a recorder here; nnssl_self_train's real rounds run in test_self_train.py."""
+    settings = {**TINY_SETTINGS, "hparams": {**TINY_SETTINGS["hparams"], "num_epochs": 6},
+                "methods": {"st_mt": {"trainer": "nnSSLMeanTeacherTrainer", "self_train": {"rounds": 1}},
+                            "st_sup": {"trainer": "nnSSLSupervisedTrainer",
+                                       "self_train": {"rounds": 2, "args": ["--case_threshold", "0.5"]}}}}
+    h = Harness(settings, tmp_path / "work", tmp_path, "cpu", log=lambda *a, **k: None)
+    calls = []
+
+    def record(name: str, *cmd: str, env=None) -> None:
+        calls.append((cmd[0], list(cmd), env or {}))
+        arg = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
+        if cmd[0] == "nnssl_self_train":  # writes the state nnssl_self_train would leave
+            last_id = cmd[cmd.index("--derived_ids") + int(arg("--rounds"))]
+            state = (h.folders["nnUNet_results"] / h.dataset_name("ssl") / f"nnSSLSelfTrain__{arg('-tr')}__"
+                     f"{arg('-p')}__3d_fullres" / "fold_all" / "state.json")
+            state.parent.mkdir(parents=True)
+            state.write_text(json.dumps({"final": {"dataset": f"Dataset{last_id}_Student", "plans": "P_student",
+                                                   "trainer": arg("-tr")}}))
+        elif cmd[0] == "nnUNetv2_predict":
+            Path(arg("-o")).mkdir(parents=True)
+        elif cmd[0] == "nnssl_evaluate":
+            (Path(arg("-pred")) / "nnssl_summary.json").write_text(json.dumps(_summary({"a": {1: 0.5, 2: 0.5}})))
+
+    h.run = record
+    summary = h.run_method("st_sup", 1)
+    assert summary == h.summary_path("st_sup", 1) and summary.is_file()
+    assert [c[0] for c in calls] == ["nnssl_self_train", "nnUNetv2_predict", "nnssl_evaluate"]
+    (_, st, env), (_, predict, _), (_, evaluate, _) = calls
+    # 6 epochs over teacher + 2 rounds; ids 580 + 20 * run + 5 * (index among the self-training methods)
+    assert json.loads(env["nnssl_hparams"]) == {**settings["hparams"], "num_epochs": 2}
+    assert st[st.index("--derived_ids") + 1:][:2] == ["606", "607"] and st[-2:] == ["--case_threshold", "0.5"]
+    assert st[st.index("-p") + 1] == "nnSSLPlans_hippo_tiny_r1" and st[st.index("-d") + 1] == "571"
+    for flag, value in (("-d", "Dataset607_Student"), ("-p", "P_student"), ("-tr", "nnSSLSupervisedTrainer"),
+                        ("-i", str(h.folders["nnUNet_raw"] / "Dataset571_hippo_tiny_ssl" / "imagesTs"))):
+        assert predict[predict.index(flag) + 1] == value, flag
+    assert evaluate[evaluate.index("-ref") + 1].endswith("Dataset571_hippo_tiny_ssl/labelsTs")
+    assert h.run_method("st_sup", 1) == summary and len(calls) == 3  # finished: nothing runs again
+    h.run_method("st_mt", 0)
+    _, st, env = calls[3]
+    assert json.loads(env["nnssl_hparams"])["num_epochs"] == 3  # 6 epochs over teacher + 1 round
+    assert st[st.index("--derived_ids") + 1] == "581" and "--case_threshold" not in st
 
 
 def test_harness_prepares_la_at_coarser_spacing(la_dir, tmp_path):
