@@ -238,11 +238,17 @@ class Harness:
                  "-f", str(self.s["fold"]), "-p", self.plans_name(rep), "-tr", spec["trainer"], "--rounds",
                  str(rounds), "--derived_ids", *derived, "-device", self.device, "-np", "1",
                  *spec["self_train"].get("args", []), env={"nnssl_hparams": json.dumps(hp)})
-        state = (self.folders["nnUNet_results"] / self.dataset_name("ssl")
-                 / f"nnSSLSelfTrain__{spec['trainer']}__{self.plans_name(rep)}__{self.cfg}"
-                 / f"fold_{self.s['fold']}" / "state.json")
-        final = json.loads(state.read_text())["final"]  # the model nnssl_self_train reports as its result
+        final = json.loads(self.self_train_state(method, rep).read_text())["final"]  # its reported model
         return str(final["dataset"]), final["plans"], final["trainer"]
+
+    def self_train_state(self, method: str, rep: int) -> Path:
+        """The state.json of a self-training method's nnssl_self_train run (nnssl's own run-folder naming)."""
+        from nnssl.self_training.run import Options, Paths, run_folder
+        paths = Paths(*(self.folders[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")))
+        spec = self.s["methods"][method]
+        opts = Options(dataset=self.dataset_name("ssl"), configuration=self.cfg, fold=str(self.s["fold"]),
+                       rounds=int(spec["self_train"]["rounds"]), trainer=spec["trainer"], plans=self.plans_name(rep))
+        return run_folder(paths, self.dataset_name("ssl"), opts) / "state.json"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -217,8 +217,8 @@ def test_self_training_branch_splits_the_budget_and_predicts_with_the_final_mode
         arg = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
         if cmd[0] == "nnssl_self_train":  # writes the state nnssl_self_train would leave
             last_id = cmd[cmd.index("--derived_ids") + int(arg("--rounds"))]
-            state = (h.folders["nnUNet_results"] / h.dataset_name("ssl") / f"nnSSLSelfTrain__{arg('-tr')}__"
-                     f"{arg('-p')}__3d_fullres" / "fold_all" / "state.json")
+            method = "st_sup" if arg("-tr") == "nnSSLSupervisedTrainer" else "st_mt"
+            state = h.self_train_state(method, int(arg("-p")[-1]))
             state.parent.mkdir(parents=True)
             state.write_text(json.dumps({"final": {"dataset": f"Dataset{last_id}_Student", "plans": "P_student",
                                                    "trainer": arg("-tr")}}))
