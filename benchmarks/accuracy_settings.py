@@ -49,7 +49,9 @@ def check_methods_distinct(settings: Dict[str, Any]) -> None:
 
 def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
     """Refuse to reuse a work folder whose finished steps were made with other settings (data, plans,
-    budget); the first run records them in ``record``. Methods already run must keep their definition."""
+    budget); the first run records them in ``record``. Methods already run must keep their definition.
+    The record keeps every method ever run and the largest number of repetitions asked for, so a later
+    invocation with fewer runs (or a report of fewer) does not rewrite an archive's history."""
     fixed = {k: v for k, v in settings.items() if k not in VOLATILE_KEYS}
     if record.is_file():
         old = json.loads(record.read_text())
@@ -60,7 +62,8 @@ def check_same_settings(settings: Dict[str, Any], record: Path) -> None:
         if changed:
             raise SystemExit(f"error: {record.parent} was made with other settings ({', '.join(changed)} differ; "
                              f"see {record}); use a new --workdir")
-        settings = {**old, **settings, "methods": {**old.get("methods", {}), **settings["methods"]}}
+        settings = {**old, **settings, "methods": {**old.get("methods", {}), **settings["methods"]},
+                    "repetitions": max(old.get("repetitions", 1), settings.get("repetitions", 1))}
     record.write_text(json.dumps(settings, indent=2))
 
 

@@ -104,6 +104,8 @@ def test_work_folder_refuses_other_settings(tmp_path):
             "repetitions": 3}
     check_same_settings(more, record)  # adding methods and runs is fine
     assert set(json.loads(record.read_text())["methods"]) == set(TINY_SETTINGS["methods"]) | {"cps"}
+    check_same_settings({**TINY_SETTINGS, "repetitions": 1}, record)  # e.g. a report of run 0 only
+    assert json.loads(record.read_text())["repetitions"] == 3  # the record keeps the most runs asked for
     budget = {**TINY_SETTINGS, "hparams": {**TINY_SETTINGS["hparams"], "num_epochs": 5}}
     with pytest.raises(SystemExit, match="hparams differ"):
         check_same_settings(budget, record)
