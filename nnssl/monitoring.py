@@ -7,7 +7,8 @@ networks' unlabeled predictions with the share in the labeled targets makes that
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import math
+from typing import List, Mapping, Optional, Sequence
 
 import torch
 
@@ -62,3 +63,43 @@ def foreground_learned(dices: Sequence[torch.Tensor], threshold: float) -> bool:
     """
     values = [float(d) for dice in dices for d in dice if not torch.isnan(d)]
     return bool(values) and min(values) >= threshold
+
+
+class CollapseMonitor:
+    """Warns once per streak when a run looks background-collapsed.
+
+    An epoch counts as collapsed when the unsupervised weight ramp(t) >= ``min_ramp``, the labeled
+    patches hold foreground (``frac_fg_labeled`` > 0) and some network k predicts foreground on less
+    than ``ratio`` * frac_fg_labeled of the unlabeled voxels (``frac_fg_<k>``, see ``foreground_share``).
+    After ``patience`` such epochs in a row, ``update`` returns a warning naming the networks; on
+    Hippocampus with 3 labeled cases every run that stayed so for several epochs ended far below
+    supervised-only (docs/benchmarks.md). The ratio is small because unlabeled patches are random crops
+    while nnU-Net oversamples foreground in the labeled ones.
+    """
+
+    def __init__(self, patience: int = 3, min_ramp: float = 0.1, ratio: float = 0.01):
+        self.patience, self.min_ramp, self.ratio = patience, min_ramp, ratio
+        self.streak = 0
+
+    def collapsed(self, means: Mapping[str, float], ramp: float) -> List[str]:
+        """Names k whose ``frac_fg_<k>`` in the epoch means is below ratio * frac_fg_labeled (if ramp >= min_ramp)."""
+        labeled = means.get("frac_fg_labeled", math.nan)
+        if ramp < self.min_ramp or not labeled > 0:
+            return []
+        return sorted(k[len("frac_fg_"):] for k, v in means.items()
+                      if k.startswith("frac_fg_") and k != "frac_fg_labeled" and v < self.ratio * labeled)
+
+    def update(self, means: Mapping[str, float], ramp: float) -> Optional[str]:
+        """Count the epoch; a warning text when the streak of collapsed epochs reaches ``patience``, else None."""
+        names = self.collapsed(means, ramp)
+        self.streak = self.streak + 1 if names else 0
+        if self.streak != self.patience:
+            return None
+        shares = ", ".join(f"{n} {means['frac_fg_' + n]:.2g}" for n in names)
+        return (f"WARNING: possible background collapse: for {self.streak} epochs the unsupervised terms "
+                f"(ramp {ramp:.2g}) acted while network(s) {', '.join(names)} predicted almost no foreground on "
+                f"the unlabeled patches (share {shares}; labeled patches {means['frac_fg_labeled']:.2g}), so their "
+                "pseudo-labels are background. If it persists the run may end far below supervised-only; "
+                "ramp_start 'foreground' (the _FgRamp trainers, or nnssl_hparams='{\"ramp_start\": "
+                "\"foreground\"}') holds the unsupervised terms back until every network segments the labeled "
+                "classes. See docs/benchmarks.md.")

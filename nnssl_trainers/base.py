@@ -33,7 +33,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import class_dice, foreground_learned, foreground_share, label_foreground_share
+from nnssl.monitoring import (CollapseMonitor, class_dice, foreground_learned, foreground_share,
+                              label_foreground_share)
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -90,6 +91,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.ramp_start_iteration = 0 if self.hparams["ramp_start"] == "first_step" else None
         self._labeled_predictions: Dict[str, torch.Tensor] = {}  # argmax per trained network, until the ramp starts
         self._step_stats: Dict[str, torch.Tensor] = {}  # filled during a step, logged with its losses
+        self.collapse_monitor = CollapseMonitor()  # warns in the log when the unlabeled predictions lose all foreground
 
     # ------------------------------------------------------------------ networks
     #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
@@ -374,6 +376,9 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         if means:  # the per-term means in the training log too, next to nnU-Net's train_loss
             self.print_to_log_file("ssl terms: " + ", ".join(f"{k} {v:.4g}" for k, v in means.items())
                                    + f", ramp {self.ramp():.3g}")
+            warning = self.collapse_monitor.update(means, self.ramp())
+            if warning:
+                self.print_to_log_file(warning)
 
     def on_train_start(self):
         super().on_train_start()

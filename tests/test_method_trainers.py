@@ -73,6 +73,23 @@ def test_logged_foreground_shares_are_those_of_the_batch(hippo_ws, monkeypatch):
         assert float(log[f"frac_fg_{name}"]) == pytest.approx(float((z.argmax(1) > 0).float().mean()))
 
 
+def test_collapsed_epochs_write_a_warning_to_the_training_log(hippo_ws, monkeypatch):
+    """Three epochs whose unlabeled predictions hold no foreground while the ramp acts: one warning in the log."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2)
+    outputs = [{"loss": np.array(0.5), "frac_fg_labeled": np.array(0.06), "frac_fg_net_a": np.array(0.0),
+                "frac_fg_net_b": np.array(0.03)}] * 2
+
+    def warnings() -> int:
+        with open(trainer.log_file, encoding="utf-8") as f:
+            return f.read().count("possible background collapse")
+    for epoch in range(4):
+        trainer.current_epoch = epoch
+        trainer.on_train_epoch_end(outputs)
+        assert warnings() == (1 if epoch >= 2 else 0), epoch
+    with open(trainer.log_file, encoding="utf-8") as f:
+        assert "network(s) net_a predicted" in f.read()  # net_b (0.03 of 0.06) is not collapsed
+
+
 @pytest.mark.parametrize("switch", sorted(DUAL_TERMS))
 def test_dual_switch_removes_its_term(hippo_ws, monkeypatch, switch):
     trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, **{switch: False})

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from nnssl.monitoring import class_dice, foreground_learned, foreground_share, label_foreground_share
+from nnssl.monitoring import (CollapseMonitor, class_dice, foreground_learned, foreground_share,
+                              label_foreground_share)
 
 
 def test_foreground_share_counts_argmax_not_background():
@@ -48,3 +49,22 @@ def test_foreground_learned_needs_every_network_and_present_class():
     assert not foreground_learned([good, half], 0.2)  # one network misses class 2
     assert foreground_learned([torch.tensor([0.3, nan])], 0.2)  # class 2 in neither prediction nor labels
     assert not foreground_learned([torch.tensor([nan, nan])], 0.0) and not foreground_learned([], 0.0)
+
+
+def test_collapse_monitor_warns_once_after_patience_collapsed_epochs():
+    mon = CollapseMonitor(patience=2, min_ramp=0.1, ratio=0.01)
+    healthy = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.05, "frac_fg_net_b": 0.07, "loss": 1.0}
+    collapsed = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.0, "frac_fg_net_b": 0.0005}  # 0.0005 < 0.01 * 0.06
+    half = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.0007, "frac_fg_net_b": 0.03}  # 0.0007 > 0.0006
+    assert mon.collapsed(healthy, 1.0) == []
+    assert mon.collapsed(collapsed, 1.0) == ["net_a", "net_b"]
+    assert mon.collapsed(half, 1.0) == []
+    assert mon.collapsed(collapsed, 0.05) == []  # ramp below min_ramp: the unsupervised terms barely act
+    assert mon.collapsed({**collapsed, "frac_fg_labeled": 0.0}, 1.0) == []  # nothing to compare with
+    assert mon.collapsed({**collapsed, "frac_fg_labeled": float("nan")}, 1.0) == []
+    assert mon.update(collapsed, 0.3) is None  # streak 1 of 2
+    text = mon.update(collapsed, 0.4)  # streak 2: the warning, naming the networks and shares
+    assert text is not None and "net_a 0, net_b 0.0005" in text and "ramp 0.4" in text and "2 epochs" in text
+    assert mon.update(collapsed, 0.5) is None  # once per streak
+    assert mon.update(healthy, 0.6) is None and mon.streak == 0
+    assert mon.update(collapsed, 0.7) is None and mon.update(collapsed, 0.8) is not None  # a new streak warns again
