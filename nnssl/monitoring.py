@@ -8,7 +8,8 @@ networks' unlabeled predictions with the share in the labeled targets makes that
 from __future__ import annotations
 
 import math
-from typing import List, Mapping, Optional, Sequence
+import re
+from typing import Dict, Mapping, Optional, Sequence
 
 import torch
 
@@ -35,6 +36,35 @@ def label_foreground_share(labels: torch.Tensor, ignore_label: Optional[int] = N
     if n == 0:
         return torch.tensor(float("nan"))
     return ((y > 0) & annotated).sum().float() / n.float()
+
+
+def prediction_shares(logits: torch.Tensor, name: str) -> Dict[str, torch.Tensor]:
+    """The shares a trainer logs for network ``name``'s predictions: ``frac_fg_<name>`` (``foreground_share``)
+    and, with more than one foreground class, ``frac_c<c>_<name>`` = mean over b, v of [argmax_c' z = c].
+
+    logits: (B, C, *spatial), class 0 = background. Returns float scalars by key.
+    """
+    out = {f"frac_fg_{name}": foreground_share(logits)}
+    if logits.shape[1] > 2:
+        pred = logits.detach().argmax(1)
+        out.update({f"frac_c{c}_{name}": (pred == c).float().mean() for c in range(1, logits.shape[1])})
+    return out
+
+
+def label_shares(labels: torch.Tensor, num_classes: int, ignore_label: Optional[int] = None) -> Dict[str, torch.Tensor]:
+    """The labeled counterparts of ``prediction_shares``: ``frac_fg_labeled`` (``label_foreground_share``) and,
+    with num_classes > 2, ``frac_c<c>_labeled`` = share of annotated voxels labeled c (NaN if none annotated).
+
+    labels: (B, 1, *spatial) or (B, *spatial) integers.
+    """
+    out = {"frac_fg_labeled": label_foreground_share(labels, ignore_label)}
+    if num_classes > 2:
+        y = labels.detach()
+        annotated = torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
+        n = annotated.sum().float()
+        for c in range(1, num_classes):
+            out[f"frac_c{c}_labeled"] = ((y == c) & annotated).sum().float() / n if n > 0 else torch.tensor(math.nan)
+    return out
 
 
 def class_dice(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -66,12 +96,13 @@ def foreground_learned(dices: Sequence[torch.Tensor], threshold: float) -> bool:
 
 
 class CollapseMonitor:
-    """Warns once per streak when a run looks background-collapsed.
+    """Warns once per streak when a run looks background-collapsed, as a whole or in one class.
 
-    An epoch counts as collapsed when the unsupervised weight ramp(t) >= ``min_ramp``, the labeled
-    patches hold foreground (``frac_fg_labeled`` > 0) and some network k predicts foreground on less
-    than ``ratio`` * frac_fg_labeled of the unlabeled voxels (``frac_fg_<k>``, see ``foreground_share``).
-    After ``patience`` such epochs in a row, ``update`` returns a warning naming the networks; on
+    An epoch counts as collapsed when the unsupervised weight ramp(t) >= ``min_ramp`` and some network k
+    predicts a share of the unlabeled voxels below ``ratio`` times the labeled patches' share (which must be
+    > 0), for all foreground (``frac_fg_<k>`` against ``frac_fg_labeled``) or for one foreground class c
+    (``frac_c<c>_<k>`` against ``frac_c<c>_labeled``; see ``prediction_shares`` and ``label_shares``).
+    After ``patience`` such epochs in a row, ``update`` returns a warning naming the networks and classes; on
     Hippocampus with 3 labeled cases every run that stayed so for several epochs ended far below
     supervised-only (docs/benchmarks.md). The ratio is small because unlabeled patches are random crops
     while nnU-Net oversamples foreground in the labeled ones.
@@ -81,25 +112,31 @@ class CollapseMonitor:
         self.patience, self.min_ramp, self.ratio = patience, min_ramp, ratio
         self.streak = 0
 
-    def collapsed(self, means: Mapping[str, float], ramp: float) -> List[str]:
-        """Names k whose ``frac_fg_<k>`` in the epoch means is below ratio * frac_fg_labeled (if ramp >= min_ramp)."""
-        labeled = means.get("frac_fg_labeled", math.nan)
-        if ramp < self.min_ramp or not labeled > 0:
-            return []
-        return sorted(k[len("frac_fg_"):] for k, v in means.items()
-                      if k.startswith("frac_fg_") and k != "frac_fg_labeled" and v < self.ratio * labeled)
+    def collapsed(self, means: Mapping[str, float], ramp: float) -> Dict[str, float]:
+        """{'<k>' or '<k> class <c>': share} for every collapsed network (and class), empty if ramp < min_ramp."""
+        if ramp < self.min_ramp:
+            return {}
+        out = {}
+        for key, value in sorted(means.items()):
+            m = re.fullmatch(r"frac_(fg|c(\d+))_(.+)", key)
+            if m is None or m.group(3) == "labeled":
+                continue
+            labeled = means.get(f"frac_{m.group(1)}_labeled", math.nan)
+            if labeled > 0 and value < self.ratio * labeled:
+                out[m.group(3) + (f" class {m.group(2)}" if m.group(2) else "")] = value
+        return out
 
     def update(self, means: Mapping[str, float], ramp: float) -> Optional[str]:
         """Count the epoch; a warning text when the streak of collapsed epochs reaches ``patience``, else None."""
-        names = self.collapsed(means, ramp)
-        self.streak = self.streak + 1 if names else 0
+        found = self.collapsed(means, ramp)
+        self.streak = self.streak + 1 if found else 0
         if self.streak != self.patience:
             return None
-        shares = ", ".join(f"{n} {means['frac_fg_' + n]:.2g}" for n in names)
+        shares = ", ".join(f"{k} {v:.2g}" for k, v in found.items())
         return (f"WARNING: possible background collapse: for {self.streak} epochs the unsupervised terms "
-                f"(ramp {ramp:.2g}) acted while network(s) {', '.join(names)} predicted almost no foreground on "
-                f"the unlabeled patches (share {shares}; labeled patches {means['frac_fg_labeled']:.2g}), so their "
-                "pseudo-labels are background. If it persists the run may end far below supervised-only; "
-                "ramp_start 'foreground' (the _FgRamp trainers, or nnssl_hparams='{\"ramp_start\": "
+                f"(ramp {ramp:.2g}) acted while a network predicted (almost) no unlabeled voxel as foreground, or as "
+                f"a class the labeled patches hold (share of unlabeled voxels: {shares}; the labeled patches' shares "
+                "are the frac_*_labeled terms), so its pseudo-labels lack it. If it persists the run may end far below "
+                "supervised-only; ramp_start 'foreground' (the _FgRamp trainers, or nnssl_hparams='{\"ramp_start\": "
                 "\"foreground\"}') holds the unsupervised terms back until every network segments the labeled "
                 "classes. See docs/benchmarks.md.")

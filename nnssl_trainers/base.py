@@ -33,8 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import (CollapseMonitor, class_dice, foreground_learned, foreground_share,
-                              label_foreground_share)
+from nnssl.monitoring import CollapseMonitor, class_dice, foreground_learned, label_shares, prediction_shares
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -316,13 +315,14 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
 
         Returns (labeled output as the network gives it, unlabeled full-resolution logits (B_u, C, *patch)).
         Records ``frac_fg_<network name>``, the share of unlabeled voxels the network predicts as foreground
-        (compare with ``frac_fg_labeled``: far below it for many epochs = background-collapsed pseudo-labels).
+        (compare with ``frac_fg_labeled``: far below it for many epochs = background-collapsed pseudo-labels),
+        and with several foreground classes ``frac_c<c>_<network name>`` per class (``prediction_shares``).
         """
         out = net(torch.cat((data, unlabeled), dim=0))
         n = data.shape[0]
         labeled, z_u = ([o[:n] for o in out], out[0][n:]) if isinstance(out, (list, tuple)) else (out[:n], out[n:])
         name = next((k for k, m in self.subnetworks.items() if m is net), "net")
-        self._step_stats[f"frac_fg_{name}"] = foreground_share(z_u)
+        self._step_stats.update(prediction_shares(z_u, name))
         if self.ramp_start_iteration is None and name in self.subnetworks:
             self._labeled_predictions[name] = full_resolution(labeled).detach().argmax(1)
         return labeled, z_u
@@ -333,8 +333,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
             else target.to(self.device, non_blocking=True)
         unlabeled = self.next_unlabeled() if self.uses_unlabeled else None
-        self._step_stats = {"frac_fg_labeled": label_foreground_share(
-            full_resolution(target), self.label_manager.ignore_label)} if self.uses_unlabeled else {}
+        self._step_stats = label_shares(full_resolution(target), self.label_manager.num_segmentation_heads,
+                                        self.label_manager.ignore_label) if self.uses_unlabeled else {}
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             losses = self.compute_losses(data, target, unlabeled)

@@ -69,8 +69,12 @@ def test_logged_foreground_shares_are_those_of_the_batch(hippo_ws, monkeypatch):
     log = trainer.train_step(batch)
     y = batch["target"][0]
     assert float(log["frac_fg_labeled"]) == pytest.approx(float((y > 0).float().mean()))
+    for c in (1, 2):  # Hippocampus: two foreground classes, so the shares per class are logged too
+        assert float(log[f"frac_c{c}_labeled"]) == pytest.approx(float((y == c).float().mean()))
     for name, z in seen.items():
         assert float(log[f"frac_fg_{name}"]) == pytest.approx(float((z.argmax(1) > 0).float().mean()))
+        for c in (1, 2):
+            assert float(log[f"frac_c{c}_{name}"]) == pytest.approx(float((z.argmax(1) == c).float().mean()))
 
 
 def test_collapsed_epochs_write_a_warning_to_the_training_log(hippo_ws, monkeypatch):
@@ -87,7 +91,7 @@ def test_collapsed_epochs_write_a_warning_to_the_training_log(hippo_ws, monkeypa
         trainer.on_train_epoch_end(outputs)
         assert warnings() == (1 if epoch >= 2 else 0), epoch
     with open(trainer.log_file, encoding="utf-8") as f:
-        assert "network(s) net_a predicted" in f.read()  # net_b (0.03 of 0.06) is not collapsed
+        assert "unlabeled voxels: net_a 0;" in f.read()  # net_b (0.03 of 0.06) is not collapsed
 
 
 @pytest.mark.parametrize("switch", sorted(DUAL_TERMS))

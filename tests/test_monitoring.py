@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nnssl.monitoring import (CollapseMonitor, class_dice, foreground_learned, foreground_share,
-                              label_foreground_share)
+                              label_foreground_share, label_shares, prediction_shares)
 
 
 def test_foreground_share_counts_argmax_not_background():
@@ -51,20 +51,41 @@ def test_foreground_learned_needs_every_network_and_present_class():
     assert not foreground_learned([torch.tensor([nan, nan])], 0.0) and not foreground_learned([], 0.0)
 
 
+def test_prediction_and_label_shares_per_class():
+    # 1 sample, 3 classes, 4 voxels: argmax = 0, 2, 1, 0
+    z = torch.tensor([[[5.0, 0.0, 0.0, 1.0],
+                       [0.0, 1.0, 3.0, 0.5],
+                       [0.0, 2.0, 0.0, 0.2]]])
+    shares = {k: v.item() for k, v in prediction_shares(z, "net_a").items()}
+    assert shares == pytest.approx({"frac_fg_net_a": 0.5, "frac_c1_net_a": 0.25, "frac_c2_net_a": 0.25})
+    assert set(prediction_shares(z[:, :2], "net")) == {"frac_fg_net"}  # one foreground class: no per-class keys
+    y = torch.tensor([[[0, 1, 2, 2, 3, 0]]])  # 3 = ignore label
+    got = {k: v.item() for k, v in label_shares(y, num_classes=3, ignore_label=3).items()}
+    assert got == pytest.approx({"frac_fg_labeled": 3 / 5, "frac_c1_labeled": 1 / 5, "frac_c2_labeled": 2 / 5})
+    assert set(label_shares(y.clamp(max=1), num_classes=2)) == {"frac_fg_labeled"}
+    assert math.isnan(label_shares(torch.full((1, 1, 2), 3), 3, ignore_label=3)["frac_c1_labeled"].item())
+
+
 def test_collapse_monitor_warns_once_after_patience_collapsed_epochs():
     mon = CollapseMonitor(patience=2, min_ramp=0.1, ratio=0.01)
     healthy = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.05, "frac_fg_net_b": 0.07, "loss": 1.0}
     collapsed = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.0, "frac_fg_net_b": 0.0005}  # 0.0005 < 0.01 * 0.06
     half = {"frac_fg_labeled": 0.06, "frac_fg_net_a": 0.0007, "frac_fg_net_b": 0.03}  # 0.0007 > 0.0006
-    assert mon.collapsed(healthy, 1.0) == []
-    assert mon.collapsed(collapsed, 1.0) == ["net_a", "net_b"]
-    assert mon.collapsed(half, 1.0) == []
-    assert mon.collapsed(collapsed, 0.05) == []  # ramp below min_ramp: the unsupervised terms barely act
-    assert mon.collapsed({**collapsed, "frac_fg_labeled": 0.0}, 1.0) == []  # nothing to compare with
-    assert mon.collapsed({**collapsed, "frac_fg_labeled": float("nan")}, 1.0) == []
+    assert mon.collapsed(healthy, 1.0) == {}
+    assert mon.collapsed(collapsed, 1.0) == {"net_a": 0.0, "net_b": 0.0005}
+    assert mon.collapsed(half, 1.0) == {}
+    assert mon.collapsed(collapsed, 0.05) == {}  # ramp below min_ramp: the unsupervised terms barely act
+    assert mon.collapsed({**collapsed, "frac_fg_labeled": 0.0}, 1.0) == {}  # nothing to compare with
+    assert mon.collapsed({**collapsed, "frac_fg_labeled": float("nan")}, 1.0) == {}
+    # one class lost (the 1000-step method A run: both networks predict class 2 only)
+    one_class = {**healthy, "frac_c1_labeled": 0.03, "frac_c2_labeled": 0.03, "frac_c1_net_a": 0.0,
+                 "frac_c2_net_a": 0.05, "frac_c1_net_b": 0.0004, "frac_c2_net_b": 0.07}
+    assert mon.collapsed(one_class, 1.0) == {"net_a class 1": 0.0}  # net_b: 0.0004 > 0.01 * 0.03
+    assert mon.collapsed({**one_class, "frac_c1_net_b": 0.0002}, 1.0) == {"net_a class 1": 0.0,
+                                                                          "net_b class 1": 0.0002}
     assert mon.update(collapsed, 0.3) is None  # streak 1 of 2
     text = mon.update(collapsed, 0.4)  # streak 2: the warning, naming the networks and shares
     assert text is not None and "net_a 0, net_b 0.0005" in text and "ramp 0.4" in text and "2 epochs" in text
     assert mon.update(collapsed, 0.5) is None  # once per streak
     assert mon.update(healthy, 0.6) is None and mon.streak == 0
-    assert mon.update(collapsed, 0.7) is None and mon.update(collapsed, 0.8) is not None  # a new streak warns again
+    assert mon.update(collapsed, 0.7) is None and mon.update(one_class, 0.8) is not None  # a new streak warns again
