@@ -30,12 +30,17 @@ def label_foreground_share(labels: torch.Tensor, ignore_label: Optional[int] = N
     labels: (B, 1, *spatial) or (B, *spatial); voxels equal to ``ignore_label`` are left out
     (NaN if nothing is annotated). Returns a float scalar.
     """
+    return _annotated_share(labels, lambda y: y > 0, ignore_label)
+
+
+def _annotated_share(labels: torch.Tensor, select, ignore_label: Optional[int]) -> torch.Tensor:
+    """mean over annotated v of [select(y)_v]; NaN if no voxel is annotated."""
     y = labels.detach()
     annotated = torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
     n = annotated.sum()
     if n == 0:
         return torch.tensor(float("nan"))
-    return ((y > 0) & annotated).sum().float() / n.float()
+    return (select(y) & annotated).sum().float() / n.float()
 
 
 def prediction_shares(logits: torch.Tensor, name: str) -> Dict[str, torch.Tensor]:
@@ -44,11 +49,11 @@ def prediction_shares(logits: torch.Tensor, name: str) -> Dict[str, torch.Tensor
 
     logits: (B, C, *spatial), class 0 = background. Returns float scalars by key.
     """
-    out = {f"frac_fg_{name}": foreground_share(logits)}
-    if logits.shape[1] > 2:
-        pred = logits.detach().argmax(1)
-        out.update({f"frac_c{c}_{name}": (pred == c).float().mean() for c in range(1, logits.shape[1])})
-    return out
+    if logits.shape[1] <= 2:
+        return {f"frac_fg_{name}": foreground_share(logits)}
+    pred = logits.detach().argmax(1)
+    return {f"frac_fg_{name}": (pred != 0).float().mean(),
+            **{f"frac_c{c}_{name}": (pred == c).float().mean() for c in range(1, logits.shape[1])}}
 
 
 def label_shares(labels: torch.Tensor, num_classes: int, ignore_label: Optional[int] = None) -> Dict[str, torch.Tensor]:
@@ -59,11 +64,8 @@ def label_shares(labels: torch.Tensor, num_classes: int, ignore_label: Optional[
     """
     out = {"frac_fg_labeled": label_foreground_share(labels, ignore_label)}
     if num_classes > 2:
-        y = labels.detach()
-        annotated = torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
-        n = annotated.sum().float()
-        for c in range(1, num_classes):
-            out[f"frac_c{c}_labeled"] = ((y == c) & annotated).sum().float() / n if n > 0 else torch.tensor(math.nan)
+        out.update({f"frac_c{c}_labeled": _annotated_share(labels, lambda y, c=c: y == c, ignore_label)
+                    for c in range(1, num_classes)})
     return out
 
 

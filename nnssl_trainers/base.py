@@ -90,7 +90,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.ramp_start_iteration = 0 if self.hparams["ramp_start"] == "first_step" else None
         self._labeled_predictions: Dict[str, torch.Tensor] = {}  # argmax per trained network, until the ramp starts
         self._step_stats: Dict[str, torch.Tensor] = {}  # filled during a step, logged with its losses
-        self.collapse_monitor = CollapseMonitor()  # warns in the log when the unlabeled predictions lose all foreground
+        self.collapse_monitor = CollapseMonitor()  # warns in the log when unlabeled predictions lose a class
 
     # ------------------------------------------------------------------ networks
     #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
