@@ -33,10 +33,15 @@ def label_foreground_share(labels: torch.Tensor, ignore_label: Optional[int] = N
     return _annotated_share(labels, lambda y: y > 0, ignore_label)
 
 
+def _annotated(y: torch.Tensor, ignore_label: Optional[int]) -> torch.Tensor:
+    """Boolean mask of the voxels of label map ``y`` that are annotated (not ``ignore_label``)."""
+    return torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
+
+
 def _annotated_share(labels: torch.Tensor, select, ignore_label: Optional[int]) -> torch.Tensor:
     """mean over annotated v of [select(y)_v]; NaN if no voxel is annotated."""
     y = labels.detach()
-    annotated = torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
+    annotated = _annotated(y, ignore_label)
     n = annotated.sum()
     if n == 0:
         return torch.tensor(float("nan"))
@@ -77,7 +82,7 @@ def class_dice(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     Voxels equal to ``ignore_label`` are left out. Returns (C-1,) floats; NaN for a class absent from both.
     """
     y = target.detach().reshape(pred.shape)
-    keep = torch.ones_like(y, dtype=torch.bool) if ignore_label is None else y != ignore_label
+    keep = _annotated(y, ignore_label)
     out = []
     for c in range(1, num_classes):
         p, t = (pred.detach() == c) & keep, (y == c) & keep
