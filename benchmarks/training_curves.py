@@ -15,9 +15,11 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from nnssl.monitoring import COLLAPSE_WARNING, RAMP_START_EVENT, SSL_TERMS_PREFIX
+
 _EPOCH = re.compile(r": Epoch (\d+)\s*$")
 _NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
-_EVENTS = ("the unsupervised ramp-up starts", "WARNING")
+_EVENTS = (RAMP_START_EVENT, COLLAPSE_WARNING)
 DEFAULT_KEYS = ("frac_fg_labeled", "frac_fg_net_a", "frac_fg_net_b", "ramp")
 
 
@@ -39,8 +41,8 @@ def parse_log(text: str) -> tuple[List[Dict[str, object]], List[str]]:
         if not epochs:
             continue
         current = epochs[-1]
-        if message.startswith("ssl terms:"):
-            for item in message[len("ssl terms:"):].split(","):
+        if message.startswith(SSL_TERMS_PREFIX.strip()):
+            for item in message[len(SSL_TERMS_PREFIX.strip()):].split(","):
                 key, value = item.split()
                 current[key] = float(value)
         elif message.startswith("Pseudo dice"):

@@ -13,6 +13,11 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import torch
 
+#: the training-log markers the SSL trainers write and benchmarks/training_curves.py reads back
+SSL_TERMS_PREFIX = "ssl terms: "
+RAMP_START_EVENT = "the unsupervised ramp-up starts"
+COLLAPSE_WARNING = "WARNING: possible background collapse"
+
 
 def foreground_share(logits: torch.Tensor) -> torch.Tensor:
     """Share of voxels predicted as foreground: mean over b, v of [argmax_c z[b, c, v] != 0].
@@ -140,7 +145,7 @@ class CollapseMonitor:
         if self.streak != self.patience:
             return None
         shares = ", ".join(f"{k} {v:.2g}" for k, v in found.items())
-        return (f"WARNING: possible background collapse: for {self.streak} epochs the unsupervised terms "
+        return (f"{COLLAPSE_WARNING}: for {self.streak} epochs the unsupervised terms "
                 f"(ramp {ramp:.2g}) acted while a network predicted (almost) no unlabeled voxel as foreground, or as "
                 f"a class the labeled patches hold (share of unlabeled voxels: {shares}; the labeled patches' shares "
                 "are the frac_*_labeled terms), so its pseudo-labels lack it. If it persists the run may end far below "

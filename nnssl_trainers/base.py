@@ -33,7 +33,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import CollapseMonitor, class_dice, foreground_learned, label_shares, prediction_shares
+from nnssl.monitoring import (RAMP_START_EVENT, SSL_TERMS_PREFIX, CollapseMonitor, class_dice, foreground_learned,
+                              label_shares, prediction_shares)
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -292,7 +293,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         if learned:
             self.ramp_start_iteration = self.iteration
             self.print_to_log_file(f"step {self.iteration}: every network segments every labeled foreground class "
-                                   f"(Dice >= {self.hparams['ramp_start_dice']}): the unsupervised ramp-up starts")
+                                   f"(Dice >= {self.hparams['ramp_start_dice']}): {RAMP_START_EVENT}")
 
     def on_train_epoch_start(self):
         for net in self.subnetworks.values():
@@ -374,7 +375,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             means[key] = value
         self.logger.log("ramp", self.ramp(), self.current_epoch)
         if means:  # the per-term means in the training log too, next to nnU-Net's train_loss
-            self.print_to_log_file("ssl terms: " + ", ".join(f"{k} {v:.4g}" for k, v in means.items())
+            self.print_to_log_file(SSL_TERMS_PREFIX + ", ".join(f"{k} {v:.4g}" for k, v in means.items())
                                    + f", ramp {self.ramp():.3g}")
             warning = self.collapse_monitor.update(means, self.ramp())
             if warning:
