@@ -5,14 +5,15 @@ row), averaged over the repetitions; the table gives mean +- std over test cases
 HD95/ASD in mm over cases where they are defined. Gap closed = (Dice_m - Dice_sup) / (Dice_full - Dice_sup)
 with Dice_sup of ``supervised`` (the labeled cases only) and Dice_full of ``full`` (all pool cases labeled),
 both at the same budget. Paired comparison with supervised-only over the same test cases: share of cases
-improved and the Wilcoxon signed-rank p-value.
+improved and the Wilcoxon signed-rank p-value; ``paired_rows`` compares any two methods or single runs
+(``method`` or ``method:rN``) the same way.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -48,21 +49,23 @@ def _nanstd(values) -> float:
     return float(a[~np.isnan(a)].std()) if (~np.isnan(a)).any() else float("nan")
 
 
-def collect_rows(summaries: Dict[str, Sequence[Path]], settings: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """One row per method: per-case values (averaged over repetitions), stats, run-to-run spread."""
+def collect_rows(summaries: Mapping[str, Mapping[int, Path]], settings: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per method from ``{method: {repetition: nnssl_evaluate summary}}``: per-case values (averaged
+    over repetitions), stats, run-to-run spread and each run's per-case Dice (for ``paired_rows``)."""
     rows = []
     for method, files in summaries.items():
-        runs = [per_case_values(json.loads(Path(f).read_text())) for f in files]
+        reps = sorted(files)
+        runs = [per_case_values(json.loads(Path(files[rep]).read_text())) for rep in reps]
         cases = sorted(runs[0])
         if any(sorted(r) != cases for r in runs):
             raise ValueError(f"{method}: repetitions evaluated different test cases")
         values = {k: np.array([_nanmean([r[c][k] for r in runs]) for c in cases]) for k in METRICS}
-        run_dice = [_nanmean([r[c]["dice"] for c in cases]) for r in runs]
+        run_values = [[r[c]["dice"] for c in cases] for r in runs]
         rows.append({"method": method, "trainer": settings["methods"][method]["trainer"], "cases": cases,
                      "values": {k: v.tolist() for k, v in values.items()},
                      "stats": {k: {"mean": _nanmean(v), "std": _nanstd(v),
                                    "n": int(np.sum(~np.isnan(v)))} for k, v in values.items()},
-                     "run_dice": run_dice})
+                     "runs": reps, "run_values": run_values, "run_dice": [_nanmean(v) for v in run_values]})
     _add_comparisons(rows)
     return rows
 
@@ -74,10 +77,15 @@ def _add_comparisons(rows: List[Dict[str, Any]]) -> None:
     sup = np.array(by["supervised"]["values"]["dice"])
     full = by["full"]["stats"]["dice"]["mean"] if "full" in by else float("nan")
     for r in rows:
-        d = np.array(r["values"]["dice"])
         r["gap_closed"] = gap_closed(r["stats"]["dice"]["mean"], float(np.mean(sup)), full)
-        r["improved_cases"] = float(np.mean(d > sup))
-        r["wilcoxon_p"] = _wilcoxon(d, sup) if r["method"] != "supervised" else float("nan")
+        if r["method"] != "supervised":
+            r.update(_paired(np.array(r["values"]["dice"]), sup))
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
+    """Per-case a against b over the same cases: share of cases with a > b and the Wilcoxon signed-rank p
+    (1.0 when a == b everywhere)."""
+    return {"improved_cases": float(np.mean(a > b)), "wilcoxon_p": _wilcoxon(a, b)}
 
 
 def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,6 +93,43 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
     if np.allclose(a, b):
         return 1.0
     return float(wilcoxon(a, b).pvalue)
+
+
+def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray, List[str]]:
+    """Per-case Dice named by ``spec``: ``method`` (averaged over its runs, as in the table) or ``method:rN``
+    (its run N alone); returns (values, test cases). Raises ValueError naming what exists."""
+    method, _, run = spec.partition(":")
+    by = {r["method"]: r for r in rows}
+    if method not in by:
+        raise ValueError(f"pair {spec!r}: no finished run of method {method!r} (reported: {sorted(by)})")
+    row = by[method]
+    if not run:
+        return np.array(row["values"]["dice"]), row["cases"]
+    if not (run.startswith("r") and run[1:].isdigit() and int(run[1:]) in row["runs"]):
+        raise ValueError(f"pair {spec!r}: {method} has runs {['r%d' % k for k in row['runs']]}")
+    return np.array(row["run_values"][row["runs"].index(int(run[1:]))]), row["cases"]
+
+
+def paired_rows(rows: Sequence[Dict[str, Any]], pairs: Sequence[Tuple[str, str]]) -> List[Dict[str, Any]]:
+    """One paired comparison per (A, B): mean Dice of each over the same test cases, mean difference A - B,
+    share of cases where A is better, Wilcoxon signed-rank p."""
+    out = []
+    for a, b in pairs:
+        (va, cases_a), (vb, cases_b) = pair_operand(rows, a), pair_operand(rows, b)
+        if cases_a != cases_b:
+            raise ValueError(f"pair {a!r} {b!r}: evaluated on different test cases")
+        out.append({"a": a, "b": b, "dice_a": _nanmean(va), "dice_b": _nanmean(vb),
+                    "difference": _nanmean(va - vb), **_paired(va, vb)})
+    return out
+
+
+def pairs_table(pairs: Sequence[Dict[str, Any]]) -> str:
+    """Markdown table of ``paired_rows``' output (Dice in %)."""
+    lines = ["| A | B | Dice A (%) | Dice B (%) | A - B | Cases A better | Wilcoxon p |", "|" + "---|" * 7]
+    for p in pairs:
+        lines.append(f"| {p['a']} | {p['b']} | {100 * p['dice_a']:.2f} | {100 * p['dice_b']:.2f} | "
+                     f"{100 * p['difference']:+.2f} | {100 * p['improved_cases']:.0f}% | {p['wilcoxon_p']:.3g} |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: List[Dict[str, Any]]) -> str:
@@ -141,12 +186,13 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path, command: str) -> None:
-    """results.json, results.md and dice.png in ``out``."""
+def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path, command: str,
+                 pairs: Sequence[Dict[str, Any]] = ()) -> None:
+    """results.json, results.md and dice.png in ``out``; ``pairs`` (from ``paired_rows``) as a second table."""
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    content = {"settings": settings, "command": command, "commit": commit, "rows": rows}
+    content = {"settings": settings, "command": command, "commit": commit, "rows": rows, "pairs": list(pairs)}
     (out / "results.json").write_text(json.dumps(_json_safe(content), indent=2, allow_nan=False))
     plot_dice(rows, out / "dice.png", settings["name"])
     n = len(rows[0]["cases"]) if rows else 0
@@ -155,4 +201,7 @@ def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path
         f"{runs[0]}-{runs[-1]} runs per method (see Dice per run)"
     text = (f"Settings `{settings['name']}`, {n} test cases, {per_method}, "
             f"commit {commit}.\nCommand: `{command}`\n\n" + markdown_table(rows) + "\n")
+    if pairs:
+        text += "\nPaired over the test cases (per-case Dice, class mean; a method's runs averaged per case):\n\n" \
+                + pairs_table(pairs) + "\n"
     (out / "results.md").write_text(text)

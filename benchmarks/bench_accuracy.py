@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_report import collect_rows, write_report  # noqa: E402
+from accuracy_report import collect_rows, paired_rows, write_report  # noqa: E402
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
                                jobs_warning, method_dataset)
 
@@ -269,6 +269,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--archive", default=None,
                    help="folder that keeps every finished run's summary (in a subfolder named after the settings; "
                         "e.g. docs/results, to commit): archived runs count as finished and are reported")
+    p.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
+                   help="also compare A with B paired over the test cases (repeatable); each is a method (its runs "
+                        "averaged per case) or one run of it, METHOD:rN, e.g. --pair dual_qg_fgramp supervised:r1")
     p.add_argument("-device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--jobs", type=int, default=1,
                    help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; needs 2+ cores per job "
@@ -281,6 +284,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in methods if m not in settings["methods"]]
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
+    unpaired = [x for pair in a.pair for x in pair if x.partition(":")[0] not in methods]
+    if unpaired:
+        p.error(f"--pair {unpaired}: not among the reported methods {methods}")
     check_methods_distinct(settings)
     archive = Path(a.archive).absolute() if a.archive else None
     records = [Path(a.workdir) / "settings.json"] + ([archive / settings["name"] / "settings.json"] if archive else [])
@@ -298,11 +304,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(a.out or Path(a.workdir) / "report")
     command = " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))
     if a.report_only:
-        found = {m: [f for f in (h.finished_summary(m, rep) for rep in reps) if f is not None] for m in methods}
+        found = {m: {rep: h.finished_summary(m, rep) for rep in reps} for m in methods}
+        found = {m: {rep: f for rep, f in files.items() if f is not None} for m, files in found.items()}
         missing = [m for m, files in found.items() if not files]
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
-        return _report({m: f for m, f in found.items() if f}, settings, out, command)
+        return _report({m: f for m, f in found.items() if f}, settings, out, command, a.pair)
     warning = jobs_warning(a.jobs, a.device, os.cpu_count())
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -324,16 +331,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if failed:
         print(f"error: {len(failed)} method run(s) failed: {sorted(failed)}; no report written", file=sys.stderr)
         return 1
-    return _report({m: [done[(m, rep)] for rep in reps] for m in methods}, settings, out, command)
+    return _report({m: {rep: done[(m, rep)] for rep in reps} for m in methods}, settings, out, command, a.pair)
 
 
-def _report(summaries: Dict[str, List[Path]], settings: Dict[str, Any], out: Path, command: str) -> int:
-    """Write results.json/.md and dice.png of ``summaries`` into ``out`` and print the table."""
+def _report(summaries: Dict[str, Dict[int, Path]], settings: Dict[str, Any], out: Path, command: str,
+            pairs: List[List[str]]) -> int:
+    """Write results.json/.md and dice.png of ``summaries`` ({method: {repetition: summary}}) into ``out``,
+    with the paired comparisons ``pairs``, and print the tables."""
     if not summaries:
         print("error: no finished run to report", file=sys.stderr)
         return 1
     rows = collect_rows(summaries, settings)
-    write_report(rows, settings, out, command=command)
+    try:
+        compared = paired_rows(rows, [tuple(pair) for pair in pairs])
+    except ValueError as e:
+        print(f"error: {e}; no report written", file=sys.stderr)
+        return 1
+    write_report(rows, settings, out, command=command, pairs=compared)
     print((out / "results.md").read_text())
     return 0
 

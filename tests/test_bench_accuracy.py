@@ -73,11 +73,11 @@ def test_rows_average_classes_then_repetitions(tmp_path):
                        "full": [{"a": {1: 0.9, 2: 0.9}, "b": {1: 0.8, 2: 0.8}}],
                        "cps": [{"a": {1: 0.8, 2: 0.8}, "b": {1: 0.6, 2: 0.6}},
                                {"a": {1: 0.7, 2: 0.9}, "b": {1: 0.6, 2: 0.8}}]}.items():
-        files[name] = []
+        files[name] = {}
         for k, run in enumerate(runs):
             path = tmp_path / f"{name}_{k}.json"
             path.write_text(json.dumps(_summary(run)))
-            files[name].append(path)
+            files[name][k] = path
     settings = {"methods": {m: {"trainer": f"T_{m}"} for m in files}}
     rows = {r["method"]: r for r in report.collect_rows(files, settings)}
     # supervised: case a = (0.6 + 0.8) / 2 = 0.7, case b = 0.5 -> mean 0.6, std 0.1
@@ -95,6 +95,46 @@ def test_rows_average_classes_then_repetitions(tmp_path):
     table = report.markdown_table(list(rows.values()))
     assert "| cps | `T_cps` | 72.50 ± 7.50 |" in table and "| 50% | 100% |" in table
     assert "| 1.50 ± 0.00 | n/a |" in table  # HD95 defined (1.5 mm), ASD undefined on every case
+
+
+def _rows_from(tmp_path, runs_by_method: dict) -> list:
+    """Report rows of {method: {rep: {case: dice of both classes}}}."""
+    files = {}
+    for method, runs in runs_by_method.items():
+        files[method] = {}
+        for rep, run in runs.items():
+            path = tmp_path / f"{method}_r{rep}.json"
+            path.write_text(json.dumps(_summary({c: {1: d, 2: d} for c, d in run.items()})))
+            files[method][rep] = path
+    return report.collect_rows(files, {"methods": {m: {"trainer": "T"} for m in files}})
+
+
+def test_pairs_compare_methods_and_single_runs_by_hand(tmp_path):
+    rows = _rows_from(tmp_path, {
+        "supervised": {0: {"a": 0.5, "b": 0.6, "c": 0.7}, 2: {"a": 0.7, "b": 0.8, "c": 0.9}},  # run 1 missing
+        "cps": {0: {"a": 0.8, "b": 0.5, "c": 0.9}}})
+    sup = next(r for r in rows if r["method"] == "supervised")
+    assert sup["runs"] == [0, 2] and sup["run_dice"] == pytest.approx([0.6, 0.8])
+    pairs = report.paired_rows(rows, [("cps", "supervised"), ("cps", "supervised:r2"), ("supervised:r0", "cps:r0")])
+    # cps (0.8, 0.5, 0.9) vs the per-case mean of the two supervised runs (0.6, 0.7, 0.8): a and c better
+    assert pairs[0]["dice_a"] == pytest.approx(2.2 / 3) and pairs[0]["dice_b"] == pytest.approx(0.7)
+    assert pairs[0]["difference"] == pytest.approx(0.1 / 3) and pairs[0]["improved_cases"] == pytest.approx(2 / 3)
+    # against run 2 alone (0.7, 0.8, 0.9): better on a only, equal on c
+    assert pairs[1]["dice_b"] == pytest.approx(0.8) and pairs[1]["improved_cases"] == pytest.approx(1 / 3)
+    assert pairs[2]["difference"] == pytest.approx(-0.4 / 3) and pairs[2]["improved_cases"] == pytest.approx(1 / 3)
+    from scipy.stats import wilcoxon
+    assert pairs[1]["wilcoxon_p"] == pytest.approx(wilcoxon([0.8, 0.5, 0.9], [0.7, 0.8, 0.9]).pvalue)
+    table = report.pairs_table(pairs)
+    assert "| cps | supervised:r2 | 73.33 | 80.00 | -6.67 | 33% |" in table
+
+
+@pytest.mark.parametrize("spec,message", [("mean_teacher", "no finished run of method 'mean_teacher'"),
+                                          ("supervised:r1", r"supervised has runs \['r0', 'r2'\]"),
+                                          ("supervised:best", "supervised has runs")])
+def test_pairs_name_what_exists_when_a_run_is_missing(tmp_path, spec, message):
+    rows = _rows_from(tmp_path, {"supervised": {0: {"a": 0.5}, 2: {"a": 0.7}}, "cps": {0: {"a": 0.8}}})
+    with pytest.raises(ValueError, match=message):
+        report.paired_rows(rows, [("cps", spec)])
 
 
 def test_work_folder_refuses_other_settings(tmp_path):
@@ -314,6 +354,12 @@ def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
     rows = {r["method"]: r for r in json.loads((tmp_path / "r2" / "results.json").read_text())["rows"]}
     assert rows["supervised"]["stats"]["dice"]["mean"] == pytest.approx(0.5)
     assert rows["full"]["stats"]["dice"]["mean"] == pytest.approx(0.9)
+    # paired comparisons of archived runs are reported too, and a pair naming no reported method is refused
+    assert main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2p"), "--pair", "full", "supervised:r0"]) == 0
+    assert "| full | supervised:r0 | 90.00 | 50.00 | +40.00 | 100% |" in (tmp_path / "r2p" / "results.md").read_text()
+    with pytest.raises(SystemExit):
+        main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2q"), "--pair", "full", "cps_qg"])
+    assert "not among the reported methods" in capsys.readouterr().err
 
     other = _fake_finished_run(tmp_path / "session3", "supervised", 0, 0.7)  # another run, same name
     check_same_settings(TINY_SETTINGS, tmp_path / "session3" / "settings.json")
