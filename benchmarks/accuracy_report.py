@@ -95,10 +95,15 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
     return float(wilcoxon(a, b).pvalue)
 
 
+def pair_method(spec: str) -> str:
+    """The method a ``--pair`` operand names: ``method`` or ``method:rN``."""
+    return spec.partition(":")[0]
+
+
 def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray, List[str]]:
     """Per-case Dice named by ``spec``: ``method`` (averaged over its runs, as in the table) or ``method:rN``
     (its run N alone); returns (values, test cases). Raises ValueError naming what exists."""
-    method, _, run = spec.partition(":")
+    method, run = pair_method(spec), spec.partition(":")[2]
     by = {r["method"]: r for r in rows}
     if method not in by:
         raise ValueError(f"pair {spec!r}: no finished run of method {method!r} (reported: {sorted(by)})")
@@ -110,7 +115,7 @@ def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray,
     return np.array(row["run_values"][row["runs"].index(int(run[1:]))]), row["cases"]
 
 
-def paired_rows(rows: Sequence[Dict[str, Any]], pairs: Sequence[Tuple[str, str]]) -> List[Dict[str, Any]]:
+def paired_rows(rows: Sequence[Dict[str, Any]], pairs: Sequence[Sequence[str]]) -> List[Dict[str, Any]]:
     """One paired comparison per (A, B): mean Dice of each over the same test cases, mean difference A - B,
     share of cases where A is better, Wilcoxon signed-rank p."""
     out = []

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_report import collect_rows, paired_rows, write_report  # noqa: E402
+from accuracy_report import collect_rows, pair_method, paired_rows, write_report  # noqa: E402
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
                                jobs_warning, method_dataset)
 
@@ -284,7 +284,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in methods if m not in settings["methods"]]
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
-    unpaired = [x for pair in a.pair for x in pair if x.partition(":")[0] not in methods]
+    unpaired = [x for pair in a.pair for x in pair if pair_method(x) not in methods]
     if unpaired:
         p.error(f"--pair {unpaired}: not among the reported methods {methods}")
     check_methods_distinct(settings)
@@ -304,8 +304,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(a.out or Path(a.workdir) / "report")
     command = " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))
     if a.report_only:
-        found = {m: {rep: h.finished_summary(m, rep) for rep in reps} for m in methods}
-        found = {m: {rep: f for rep, f in files.items() if f is not None} for m, files in found.items()}
+        found = {m: {rep: f for rep in reps if (f := h.finished_summary(m, rep)) is not None} for m in methods}
         missing = [m for m, files in found.items() if not files]
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
@@ -343,7 +342,7 @@ def _report(summaries: Dict[str, Dict[int, Path]], settings: Dict[str, Any], out
         return 1
     rows = collect_rows(summaries, settings)
     try:
-        compared = paired_rows(rows, [tuple(pair) for pair in pairs])
+        compared = paired_rows(rows, pairs)
     except ValueError as e:
         print(f"error: {e}; no report written", file=sys.stderr)
         return 1

@@ -67,19 +67,29 @@ def test_gap_closed_by_hand():
     assert math.isnan(report.gap_closed(0.8, 0.9, 0.9))
 
 
-def test_rows_average_classes_then_repetitions(tmp_path):
+def _rows_from(tmp_path, runs_by_method: dict) -> list:
+    """Report rows (trainer T_<method>) of {method: {rep: {case: {label: dice}}}}."""
     files = {}
-    for name, runs in {"supervised": [{"a": {1: 0.6, 2: 0.8}, "b": {1: 0.5, 2: 0.5}}],
-                       "full": [{"a": {1: 0.9, 2: 0.9}, "b": {1: 0.8, 2: 0.8}}],
-                       "cps": [{"a": {1: 0.8, 2: 0.8}, "b": {1: 0.6, 2: 0.6}},
-                               {"a": {1: 0.7, 2: 0.9}, "b": {1: 0.6, 2: 0.8}}]}.items():
-        files[name] = {}
-        for k, run in enumerate(runs):
-            path = tmp_path / f"{name}_{k}.json"
+    for method, runs in runs_by_method.items():
+        files[method] = {}
+        for rep, run in runs.items():
+            path = tmp_path / f"{method}_r{rep}.json"
             path.write_text(json.dumps(_summary(run)))
-            files[name][k] = path
-    settings = {"methods": {m: {"trainer": f"T_{m}"} for m in files}}
-    rows = {r["method"]: r for r in report.collect_rows(files, settings)}
+            files[method][rep] = path
+    return report.collect_rows(files, {"methods": {m: {"trainer": f"T_{m}"} for m in files}})
+
+
+def _both_classes(dice_by_case: dict) -> dict:
+    """{case: dice} -> {case: {1: dice, 2: dice}}."""
+    return {c: {1: d, 2: d} for c, d in dice_by_case.items()}
+
+
+def test_rows_average_classes_then_repetitions(tmp_path):
+    rows = {r["method"]: r for r in _rows_from(tmp_path, {
+        "supervised": {0: {"a": {1: 0.6, 2: 0.8}, "b": {1: 0.5, 2: 0.5}}},
+        "full": {0: {"a": {1: 0.9, 2: 0.9}, "b": {1: 0.8, 2: 0.8}}},
+        "cps": {0: {"a": {1: 0.8, 2: 0.8}, "b": {1: 0.6, 2: 0.6}},
+                1: {"a": {1: 0.7, 2: 0.9}, "b": {1: 0.6, 2: 0.8}}}})}
     # supervised: case a = (0.6 + 0.8) / 2 = 0.7, case b = 0.5 -> mean 0.6, std 0.1
     assert rows["supervised"]["values"]["dice"] == pytest.approx([0.7, 0.5])
     assert rows["supervised"]["stats"]["dice"]["mean"] == pytest.approx(0.6)
@@ -97,22 +107,13 @@ def test_rows_average_classes_then_repetitions(tmp_path):
     assert "| 1.50 ± 0.00 | n/a |" in table  # HD95 defined (1.5 mm), ASD undefined on every case
 
 
-def _rows_from(tmp_path, runs_by_method: dict) -> list:
-    """Report rows of {method: {rep: {case: dice of both classes}}}."""
-    files = {}
-    for method, runs in runs_by_method.items():
-        files[method] = {}
-        for rep, run in runs.items():
-            path = tmp_path / f"{method}_r{rep}.json"
-            path.write_text(json.dumps(_summary({c: {1: d, 2: d} for c, d in run.items()})))
-            files[method][rep] = path
-    return report.collect_rows(files, {"methods": {m: {"trainer": "T"} for m in files}})
 
 
 def test_pairs_compare_methods_and_single_runs_by_hand(tmp_path):
     rows = _rows_from(tmp_path, {
-        "supervised": {0: {"a": 0.5, "b": 0.6, "c": 0.7}, 2: {"a": 0.7, "b": 0.8, "c": 0.9}},  # run 1 missing
-        "cps": {0: {"a": 0.8, "b": 0.5, "c": 0.9}}})
+        "supervised": {0: _both_classes({"a": 0.5, "b": 0.6, "c": 0.7}),
+                       2: _both_classes({"a": 0.7, "b": 0.8, "c": 0.9})},  # run 1 missing
+        "cps": {0: _both_classes({"a": 0.8, "b": 0.5, "c": 0.9})}})
     sup = next(r for r in rows if r["method"] == "supervised")
     assert sup["runs"] == [0, 2] and sup["run_dice"] == pytest.approx([0.6, 0.8])
     pairs = report.paired_rows(rows, [("cps", "supervised"), ("cps", "supervised:r2"), ("supervised:r0", "cps:r0")])
@@ -132,7 +133,8 @@ def test_pairs_compare_methods_and_single_runs_by_hand(tmp_path):
                                           ("supervised:r1", r"supervised has runs \['r0', 'r2'\]"),
                                           ("supervised:best", "supervised has runs")])
 def test_pairs_name_what_exists_when_a_run_is_missing(tmp_path, spec, message):
-    rows = _rows_from(tmp_path, {"supervised": {0: {"a": 0.5}, 2: {"a": 0.7}}, "cps": {0: {"a": 0.8}}})
+    rows = _rows_from(tmp_path, {"supervised": {0: _both_classes({"a": 0.5}), 2: _both_classes({"a": 0.7})},
+                                 "cps": {0: _both_classes({"a": 0.8})}})
     with pytest.raises(ValueError, match=message):
         report.paired_rows(rows, [("cps", spec)])
 
