@@ -4,7 +4,7 @@ The SSL trainers write one ``ssl terms: key value, ...`` line per epoch (the epo
 loss terms and monitoring shares, and ``ramp``); nnU-Net writes ``Pseudo dice [...]`` per epoch.
 This script turns them into the markdown table docs/benchmarks.md shows (one column per epoch,
 one row per key, pseudo-Dice per class as ``c1 / c2``), and lists the log's events: the
-foreground gate opening (``ramp_start 'foreground'``) and collapse warnings.
+foreground gate opening (``ramp_start 'foreground'``), collapse warnings and collapse-guard restarts.
 
 Usage: python benchmarks/training_curves.py LOG [--keys frac_fg_net_a ramp] [--epochs 0 5 10]
 """
@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from nnssl.monitoring import COLLAPSE_WARNING, RAMP_START_EVENT, SSL_TERMS_PREFIX
+from nnssl.monitoring import COLLAPSE_WARNING, RAMP_RESTART_EVENT, RAMP_START_EVENT, SSL_TERMS_PREFIX
 
 _EPOCH = re.compile(r": Epoch (\d+)\s*$")
 _NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
-_EVENTS = (RAMP_START_EVENT, COLLAPSE_WARNING)
+_EVENTS = (RAMP_START_EVENT, COLLAPSE_WARNING, RAMP_RESTART_EVENT)
 DEFAULT_KEYS = ("frac_fg_labeled", "frac_fg_net_a", "frac_fg_net_b", "ramp")
 
 

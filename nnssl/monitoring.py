@@ -17,6 +17,7 @@ import torch
 SSL_TERMS_PREFIX = "ssl terms: "
 RAMP_START_EVENT = "the unsupervised ramp-up starts"
 COLLAPSE_WARNING = "WARNING: possible background collapse"
+RAMP_RESTART_EVENT = "the unsupervised ramp-up restarts"
 
 
 def foreground_share(logits: torch.Tensor) -> torch.Tensor:
@@ -151,4 +152,5 @@ class CollapseMonitor:
                 "are the frac_*_labeled terms), so its pseudo-labels lack it. If it persists the run may end far below "
                 "supervised-only; ramp_start 'foreground' (the _FgRamp trainers, or nnssl_hparams='{\"ramp_start\": "
                 "\"foreground\"}') holds the unsupervised terms back until every network segments the labeled "
-                "classes. See docs/benchmarks.md.")
+                "classes, and collapse_guard 'restart' (the _Guard trainers) does so again after this warning. "
+                "See docs/benchmarks.md.")

@@ -33,8 +33,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import (RAMP_START_EVENT, SSL_TERMS_PREFIX, CollapseMonitor, class_dice, foreground_learned,
-                              label_shares, prediction_shares)
+from nnssl.monitoring import (RAMP_RESTART_EVENT, RAMP_START_EVENT, SSL_TERMS_PREFIX, CollapseMonitor, class_dice,
+                              foreground_learned, label_shares, prediction_shares)
 from nnssl.schedules import sigmoid_rampup
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
@@ -67,11 +67,14 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         # reaches a hard Dice >= ramp_start_dice on every foreground class of a step's labeled patches
         "ramp_start": "first_step",
         "ramp_start_dice": 0.2,
+        # on a collapse warning (CollapseMonitor): 'off' = only warn; 'restart' = also set ramp = 0 again until the
+        # foreground gate above reopens (both ramp_start values), from where ramp(t) starts over
+        "collapse_guard": "off",
         "deploy": "ensemble",  # what nnUNetv2_predict uses: 'ensemble' or one network's name
     }
 
     #: hyperparameters with a fixed set of values, checked before anything is built
-    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground")}
+    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground"), "collapse_guard": ("off", "restart")}
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -295,6 +298,16 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             self.print_to_log_file(f"step {self.iteration}: every network segments every labeled foreground class "
                                    f"(Dice >= {self.hparams['ramp_start_dice']}): {RAMP_START_EVENT}")
 
+    def restart_ramp(self) -> None:
+        """collapse_guard 'restart': ramp(t) = 0 from now until ``_update_ramp_start`` finds every trained network
+        segmenting every labeled foreground class again; t then counts from that step, so the unsupervised weight
+        rises from ramp(0) over T_r as at the first start. The supervised terms alone act meanwhile."""
+        self.ramp_start_iteration = None
+        self._labeled_predictions = {}
+        self.print_to_log_file(f"step {self.iteration}: collapse guard: {RAMP_RESTART_EVENT}; ramp = 0 until every "
+                               f"network segments every labeled foreground class (Dice >= "
+                               f"{self.hparams['ramp_start_dice']}) again")
+
     def on_train_epoch_start(self):
         for net in self.subnetworks.values():
             net.train()
@@ -380,6 +393,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
             warning = self.collapse_monitor.update(means, self.ramp())
             if warning:
                 self.print_to_log_file(warning)
+                if self.hparams["collapse_guard"] == "restart":  # the means are all-reduced: every rank agrees
+                    self.restart_ramp()
 
     def on_train_start(self):
         super().on_train_start()

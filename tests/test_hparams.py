@@ -43,16 +43,21 @@ def test_bad_overrides_give_clear_errors(env, message):
         resolve_hparams(Child, None, env)
 
 
-def test_foreground_gated_variants_differ_from_their_parent_only_in_ramp_start():
-    """Each _FgRamp trainer is its parent with ramp_start='foreground'; nothing else changes."""
+@pytest.mark.parametrize("suffix, module, key, value, parent_value, count", [
+    ("_FgRamp", "nnssl_trainers.fg_ramp", "ramp_start", "foreground", "first_step", 4),
+    ("_Guard", "nnssl_trainers.collapse_guard", "collapse_guard", "restart", "off", 2),
+])
+def test_hyperparameter_variants_differ_from_their_parent_only_in_their_key(suffix, module, key, value,
+                                                                            parent_value, count):
+    """Each _FgRamp trainer is its parent with ramp_start='foreground', each _Guard trainer its parent with
+    collapse_guard='restart'; nothing else changes."""
     import nnssl_trainers
-    from nnssl_trainers import fg_ramp
-    variants = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.endswith("_FgRamp")]
-    assert len(variants) == 4
+    variants = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.endswith(suffix)]
+    assert len(variants) == count
     for cls in variants:
-        assert cls.__module__ == fg_ramp.__name__
+        assert cls.__module__ == module
         parent = cls.__mro__[1]
         child, base = resolve_hparams(cls, environ={}), resolve_hparams(parent, environ={})
-        assert child["ramp_start"] == "foreground" and base["ramp_start"] == "first_step"
-        assert {k: v for k, v in child.items() if k != "ramp_start"} == \
-               {k: v for k, v in base.items() if k != "ramp_start"}, cls.__name__
+        assert child[key] == value and base[key] == parent_value
+        assert {k: v for k, v in child.items() if k != key} == \
+               {k: v for k, v in base.items() if k != key}, cls.__name__

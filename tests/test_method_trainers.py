@@ -77,21 +77,38 @@ def test_logged_foreground_shares_are_those_of_the_batch(hippo_ws, monkeypatch):
             assert float(log[f"frac_c{c}_{name}"]) == pytest.approx(float((z.argmax(1) == c).float().mean()))
 
 
-def test_collapsed_epochs_write_a_warning_to_the_training_log(hippo_ws, monkeypatch):
-    """Three epochs whose unlabeled predictions hold no foreground while the ramp acts: one warning in the log."""
-    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2)
+@pytest.mark.parametrize("guard", ["off", "restart"])
+def test_collapsed_epochs_write_a_warning_and_the_guard_restarts_the_ramp(hippo_ws, monkeypatch, guard):
+    """Three epochs whose unlabeled predictions hold no foreground while the ramp acts: one warning in the log;
+    with collapse_guard='restart' the ramp is 0 from then until the foreground gate reopens, then starts over."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2, rampup_fraction=0.4,
+                           collapse_guard=guard)
+    trainer.iteration = trainer.total_iterations  # ramp(t) = 1
     outputs = [{"loss": np.array(0.5), "frac_fg_labeled": np.array(0.06), "frac_fg_net_a": np.array(0.0),
                 "frac_fg_net_b": np.array(0.03)}] * 2
 
-    def warnings() -> int:
+    def log_text() -> str:  # (a trainer built within the same second writes to the same log file)
         with open(trainer.log_file, encoding="utf-8") as f:
-            return f.read().count("possible background collapse")
+            return f.read()
+    start = len(log_text())
+
+    def log_count(text: str) -> int:
+        return log_text()[start:].count(text)
     for epoch in range(4):
         trainer.current_epoch = epoch
         trainer.on_train_epoch_end(outputs)
-        assert warnings() == (1 if epoch >= 2 else 0), epoch
-    with open(trainer.log_file, encoding="utf-8") as f:
-        assert "unlabeled voxels: net_a 0;" in f.read()  # net_b (0.03 of 0.06) is not collapsed
+        assert log_count("possible background collapse") == (1 if epoch >= 2 else 0), epoch
+        restarted = guard == "restart" and epoch >= 2
+        assert trainer.ramp() == (0.0 if restarted else 1.0), epoch
+        assert log_count("collapse guard: the unsupervised ramp-up restarts") == int(restarted)
+    assert "unlabeled voxels: net_a 0;" in log_text()[start:]  # net_b (0.03 of 0.06) is not collapsed
+    if guard == "restart":
+        y = next(trainer.dataloader_train)["target"][0]
+        trainer._labeled_predictions = {"net_a": y[:, 0].long(), "net_b": y[:, 0].long()}
+        trainer._update_ramp_start(y)
+        assert trainer.ramp_start_iteration == trainer.iteration and trainer.ramp() == pytest.approx(math.exp(-5))
+    with pytest.raises(ValueError, match="collapse_guard must be one of"):
+        make_trainer(hippo_ws, monkeypatch, "nnSSLCPSTrainer", fold=2, collapse_guard="stop")
 
 
 @pytest.mark.parametrize("switch", sorted(DUAL_TERMS))

@@ -20,6 +20,7 @@ LOG = """\
 2026-12-02 11:20:20.7: step 30: every network segments every labeled foreground class (Dice >= 0.2): the unsupervised ramp-up starts 
 2026-12-02 11:20:45.8: ssl terms: frac_fg_labeled 0.0610, frac_fg_net_a 0, loss_cps 0.05245, ramp 0.0102 
 2026-12-02 11:20:45.9: WARNING: possible background collapse 
+2026-12-02 11:20:45.9: step 50: collapse guard: the unsupervised ramp-up restarts; ramp = 0 until every network segments every labeled foreground class (Dice >= 0.2) again 
 2026-12-02 11:20:46.0: Pseudo dice [0.4997, nan] 
 2026-12-02 11:20:50.1: Epoch 2 
 """
@@ -35,8 +36,9 @@ def test_parse_log_reads_terms_pseudo_dice_and_events():
     assert epochs[1]["pseudo_dice"][0] == pytest.approx(0.4997)
     assert epochs[1]["pseudo_dice"][1] != epochs[1]["pseudo_dice"][1]  # nan kept as nan
     assert "ramp" not in epochs[2]  # the unfinished epoch has no terms yet
-    assert len(events) == 2
+    assert len(events) == 3
     assert events[0].startswith("epoch 1: step 30:") and "WARNING" in events[1]
+    assert events[2].startswith("epoch 1: step 50: collapse guard")
 
 
 def test_curves_table_selects_epochs_and_leaves_missing_cells_empty():
