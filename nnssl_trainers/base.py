@@ -33,13 +33,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nnssl.data.unlabeled import make_unlabeled_loader, unlabeled_folder
 from nnssl.deep_supervision import full_resolution
 from nnssl.hparams import resolve_hparams
-from nnssl.monitoring import (RAMP_RESTART_EVENT, RAMP_START_EVENT, SSL_TERMS_PREFIX, CollapseMonitor, class_dice,
-                              foreground_learned, label_shares, prediction_shares)
-from nnssl.schedules import sigmoid_rampup
+from nnssl.monitoring import SSL_TERMS_PREFIX, label_shares, prediction_shares
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
 from nnssl_trainers.progress import SSLLocalLogger
+from nnssl_trainers.ramp_schedule import RampScheduleMixin
 from nnssl_trainers.wrapping import unwrap
 
 #: hyperparameters that set nnUNetTrainer attributes of the same name
@@ -47,7 +46,7 @@ NNUNET_ATTRIBUTES = ("num_epochs", "num_iterations_per_epoch", "num_val_iteratio
                      "weight_decay", "oversample_foreground_percent", "save_every")
 
 
-class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
+class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, nnUNetTrainer):
     """Shared semi-supervised machinery on top of nnU-Net's trainer (constructor unchanged)."""
 
     hparam_defaults: Dict[str, Any] = {
@@ -90,11 +89,8 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.auxiliary_networks: Dict[str, nn.Module] = {}
         self.dataloader_unlabeled = None
         self.iteration = 0  # optimizer steps taken; drives the ramp-ups
-        #: step at which ramp(t)'s clock starts (None: not yet, see hparam ramp_start)
-        self.ramp_start_iteration = 0 if self.hparams["ramp_start"] == "first_step" else None
-        self._labeled_predictions: Dict[str, torch.Tensor] = {}  # argmax per trained network, until the ramp starts
+        self.init_ramp_schedule()  # ramp_start_iteration, the gate's predictions, the collapse monitor
         self._step_stats: Dict[str, torch.Tensor] = {}  # filled during a step, logged with its losses
-        self.collapse_monitor = CollapseMonitor()  # warns in the log when unlabeled predictions lose a class
 
     # ------------------------------------------------------------------ networks
     #: the trained (and deployed) networks: name -> "plans" (the plans' U-Net) or "partner" (its
@@ -266,48 +262,6 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         self.dataloader_unlabeled = None
 
     # ------------------------------------------------------------------ training step
-    @property
-    def total_iterations(self) -> int:
-        return self.num_epochs * self.num_iterations_per_epoch
-
-    def ramp(self) -> float:
-        """ramp(t) with t = optimizer steps since ``ramp_start_iteration`` (0 before it) and
-        T_r = rampup_fraction * total iterations."""
-        if self.ramp_start_iteration is None:
-            return 0.0
-        return sigmoid_rampup(self.iteration - self.ramp_start_iteration,
-                              self.hparams["rampup_fraction"] * self.total_iterations)
-
-    def _update_ramp_start(self, target: torch.Tensor) -> None:
-        """ramp_start 'foreground': start the ramp's clock after the first step in which every trained network
-        segments every foreground class of the labeled patches (``foreground_learned``), i.e. after the
-        supervised background-only phase, whose all-background pseudo-labels would hold the networks there.
-        All DDP ranks start together. target: (B, 1, *patch) full-resolution labels of the step."""
-        if self.ramp_start_iteration is not None:
-            return
-        dices = [class_dice(pred, target, self.label_manager.num_segmentation_heads, self.label_manager.ignore_label)
-                 for pred in self._labeled_predictions.values()]
-        self._labeled_predictions = {}
-        learned = len(dices) == len(self.subnetworks) and foreground_learned(dices, self.hparams["ramp_start_dice"])
-        if self.is_ddp:
-            flag = torch.tensor(float(learned), device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            learned = bool(flag.item())
-        if learned:
-            self.ramp_start_iteration = self.iteration
-            self.print_to_log_file(f"step {self.iteration}: every network segments every labeled foreground class "
-                                   f"(Dice >= {self.hparams['ramp_start_dice']}): {RAMP_START_EVENT}")
-
-    def restart_ramp(self) -> None:
-        """collapse_guard 'restart': ramp(t) = 0 from now until ``_update_ramp_start`` finds every trained network
-        segmenting every labeled foreground class again; t then counts from that step, so the unsupervised weight
-        rises from ramp(0) over T_r as at the first start. The supervised terms alone act meanwhile."""
-        self.ramp_start_iteration = None
-        self._labeled_predictions = {}
-        self.print_to_log_file(f"step {self.iteration}: collapse guard: {RAMP_RESTART_EVENT}; ramp = 0 until every "
-                               f"network segments every labeled foreground class (Dice >= "
-                               f"{self.hparams['ramp_start_dice']}) again")
-
     def on_train_epoch_start(self):
         for net in self.subnetworks.values():
             net.train()
@@ -390,11 +344,7 @@ class nnSSLTrainerBase(CheckpointMixin, nnUNetTrainer):
         if means:  # the per-term means in the training log too, next to nnU-Net's train_loss
             self.print_to_log_file(SSL_TERMS_PREFIX + ", ".join(f"{k} {v:.4g}" for k, v in means.items())
                                    + f", ramp {self.ramp():.3g}")
-            warning = self.collapse_monitor.update(means, self.ramp())
-            if warning:
-                self.print_to_log_file(warning)
-                if self.hparams["collapse_guard"] == "restart":  # the means are all-reduced: every rank agrees
-                    self.restart_ramp()
+            self.watch_collapse(means)
 
     def on_train_start(self):
         super().on_train_start()
