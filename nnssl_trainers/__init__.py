@@ -9,10 +9,12 @@ from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixe
     nnSSLMeanTeacherTrainer_QG
 from nnssl_trainers.fg_ramp import nnSSLDualTrainer_FgRamp, nnSSLDualTrainer_QG_FgRamp, \
     nnSSLFixedDynamicTrainerHetero_FgRamp, nnSSLFixedDynamicTrainer_QG_FgRamp
-from nnssl_trainers.collapse_guard import nnSSLDualTrainer_QG_Guard, nnSSLFixedDynamicTrainer_QG_FgRamp_Guard
+from nnssl_trainers.collapse_guard import nnSSLDualTrainer_Guard, nnSSLMeanTeacherTrainer_QG_Guard, \
+    nnSSLDualTrainer_QG_Guard, nnSSLFixedDynamicTrainer_QG_FgRamp_Guard
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
            "nnSSLDualTrainerPerClass", "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
            "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG", "nnSSLDualTrainer_FgRamp",
            "nnSSLDualTrainer_QG_FgRamp", "nnSSLFixedDynamicTrainerHetero_FgRamp", "nnSSLFixedDynamicTrainer_QG_FgRamp",
-           "nnSSLDualTrainer_QG_Guard", "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard"]
+           "nnSSLDualTrainer_Guard", "nnSSLMeanTeacherTrainer_QG_Guard", "nnSSLDualTrainer_QG_Guard",
+           "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard"]

@@ -9,11 +9,24 @@ rises from ramp(0) as at the first start. Nothing else differs from the parent t
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from nnssl_trainers.dual import nnSSLDualTrainer
 from nnssl_trainers.fg_ramp import nnSSLFixedDynamicTrainer_QG_FgRamp
-from nnssl_trainers.qg import nnSSLDualTrainer_QG
+from nnssl_trainers.qg import nnSSLDualTrainer_QG, nnSSLMeanTeacherTrainer_QG
 
 #: read-only: the classes below share this one mapping as their hparam_defaults
 COLLAPSE_GUARD: Mapping[str, Any] = MappingProxyType({"collapse_guard": "restart"})
+
+
+class nnSSLDualTrainer_Guard(nnSSLDualTrainer):
+    """Method A with the papers' ramp start and the collapse guard."""
+
+    hparam_defaults: Mapping[str, Any] = COLLAPSE_GUARD
+
+
+class nnSSLMeanTeacherTrainer_QG_Guard(nnSSLMeanTeacherTrainer_QG):
+    """Mean Teacher with quality guidance and the collapse guard."""
+
+    hparam_defaults: Mapping[str, Any] = COLLAPSE_GUARD
 
 
 class nnSSLDualTrainer_QG_Guard(nnSSLDualTrainer_QG):
