@@ -7,7 +7,8 @@ Resolution order (later wins):
 
 In 2. and 3. top-level keys apply to every trainer; a nested object named after a trainer class
 (or one of its bases) applies only to that trainer, e.g.
-``{"num_epochs": 50, "nnSSLMeanTeacherTrainer": {"ema_decay": 0.999}}``. Unknown keys are errors.
+``{"num_epochs": 50, "nnSSLMeanTeacherTrainer": {"ema_decay": 0.999}}``. Unknown keys are errors, and so
+is a value outside the ``hparam_choices`` of the class and its bases.
 """
 from __future__ import annotations
 
@@ -18,12 +19,21 @@ from typing import Any, Dict, Iterable, Mapping
 ENV_VAR = "nnssl_hparams"
 
 
-def collect_defaults(cls: type) -> Dict[str, Any]:
-    """Merge the ``hparam_defaults`` dicts of ``cls`` and its bases (subclasses override)."""
+def collect_defaults(cls: type, attribute: str = "hparam_defaults") -> Dict[str, Any]:
+    """Merge the ``attribute`` dicts (``hparam_defaults`` or ``hparam_choices``) of ``cls`` and its bases
+    (mixins included; subclasses override)."""
     merged: Dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
-        merged.update(getattr(klass, "__dict__", {}).get("hparam_defaults", {}))
+        merged.update(getattr(klass, "__dict__", {}).get(attribute, {}))
     return merged
+
+
+def check_choices(cls: type, hparams: Mapping[str, Any]) -> None:
+    """Raise ValueError for a hyperparameter outside its ``hparam_choices`` (merged along the MRO of ``cls``)."""
+    for name, allowed in collect_defaults(cls, "hparam_choices").items():
+        if hparams[name] not in allowed:
+            raise ValueError(f"{cls.__name__}: hyperparameter {name} must be one of {list(allowed)}, "
+                             f"got {hparams[name]!r}")
 
 
 def load_env_overrides(environ: Mapping[str, str] = os.environ) -> Dict[str, Any]:
@@ -102,4 +112,5 @@ def resolve_hparams(cls: type, plans: Mapping[str, Any] | None = None,
     if plans is not None and plans.get("nnssl_hparams"):
         _apply(resolved, plans["nnssl_hparams"], class_names, defaults, "plans['nnssl_hparams']")
     _apply(resolved, load_env_overrides(environ), class_names, defaults, f"${ENV_VAR}")
+    check_choices(cls, resolved)
     return resolved

@@ -61,27 +61,15 @@ class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, nnUNetTrainer):
         "grad_clip": 12.0,
         # SSL
         "unlabeled_batch_ratio": 1.0,  # unlabeled patches per labeled patch in a batch
-        "rampup_fraction": 0.4,  # T_r of ramp(t) as a share of all training iterations
-        # when t starts: 'first_step' (the papers), or 'foreground': ramp = 0 until every trained network
-        # reaches a hard Dice >= ramp_start_dice on every foreground class of a step's labeled patches
-        "ramp_start": "first_step",
-        "ramp_start_dice": 0.2,
-        # on a collapse warning (CollapseMonitor): 'off' = only warn; 'restart' = also set ramp = 0 again until the
-        # foreground gate above reopens (both ramp_start values), from where ramp(t) starts over
-        "collapse_guard": "off",
+        # ramp(t): rampup_fraction, ramp_start, ramp_start_dice, collapse_guard in RampScheduleMixin
         "deploy": "ensemble",  # what nnUNetv2_predict uses: 'ensemble' or one network's name
     }
-
-    #: hyperparameters with a fixed set of values, checked before anything is built
-    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground"), "collapse_guard": ("off", "restart")}
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        # defaults merged along the MRO, plans and env overrides, each hparam_choices value checked
         self.hparams: Dict[str, Any] = resolve_hparams(type(self), self.plans_manager.plans)
-        for name, allowed in self.hparam_choices.items():
-            if self.hparams[name] not in allowed:
-                raise ValueError(f"hyperparameter {name} must be one of {list(allowed)}, got {self.hparams[name]!r}")
         for name in NNUNET_ATTRIBUTES:
             setattr(self, name, self.hparams[name])
         self.logger.local_logger = SSLLocalLogger()

@@ -42,8 +42,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
-    hparam_choices = {**nnSSLTrainerBase.hparam_choices, "cr_target": ("peer", "label"),
-                      "pgl_reliability": ("batch", "per_class")}
+    hparam_choices = {"cr_target": ("peer", "label"), "pgl_reliability": ("batch", "per_class")}
 
     def initialize(self):
         super().initialize()

@@ -4,12 +4,12 @@ ramp(t) = exp(-5 (1 - t/T_r)^2) (``sigmoid_rampup``) with T_r = rampup_fraction 
 t the optimizer steps since ``ramp_start_iteration``; ramp = 0 while that is None. The clock starts at
 the first step ('first_step', the papers) or once every trained network segments every labeled
 foreground class ('foreground', the gate); with collapse_guard 'restart', a collapse warning of
-``CollapseMonitor`` stops it again until the gate reopens. Hyperparameter defaults live with the
-base trainer's (``nnSSLTrainerBase.hparam_defaults``).
+``CollapseMonitor`` stops it again until the gate reopens. Its hyperparameters are declared here and
+merged into every trainer's along the MRO (``nnssl.hparams``).
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping
 
 import torch
 from torch import distributed as dist
@@ -21,6 +21,19 @@ from nnssl.schedules import sigmoid_rampup
 class RampScheduleMixin:
     """Needs the nnssl base trainer's ``hparams``, ``iteration``, ``subnetworks``, ``label_manager``,
     ``num_epochs``, ``num_iterations_per_epoch`` and nnU-Net's ``print_to_log_file``, ``is_ddp``, ``device``."""
+
+    hparam_defaults: Dict[str, Any] = {
+        "rampup_fraction": 0.4,  # T_r of ramp(t) as a share of all training iterations
+        # when t starts: 'first_step' (the papers), or 'foreground': ramp = 0 until every trained network
+        # reaches a hard Dice >= ramp_start_dice on every foreground class of a step's labeled patches
+        "ramp_start": "first_step",
+        "ramp_start_dice": 0.2,
+        # on a collapse warning (CollapseMonitor): 'off' = only warn; 'restart' = also set ramp = 0 again until the
+        # foreground gate above reopens (both ramp_start values), from where ramp(t) starts over
+        "collapse_guard": "off",
+    }
+    #: hyperparameters with a fixed set of values, checked when they are resolved
+    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground"), "collapse_guard": ("off", "restart")}
 
     def init_ramp_schedule(self) -> None:
         """Set the clock per hyperparameter ramp_start and a fresh collapse monitor (call once hparams exist)."""

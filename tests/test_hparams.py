@@ -18,6 +18,26 @@ def test_defaults_merge_along_mro():
     assert d == {"num_epochs": 1000, "lr": 0.01, "deploy": "student", "flag": False, "shift": [1, 2], "weight": 0.5}
 
 
+class Mixin:
+    hparam_defaults = {"mode": "a"}
+    hparam_choices = {"mode": ("a", "b")}
+
+
+class Mixed(Mixin, Child):
+    hparam_choices = {"deploy": ("student", "teacher")}
+
+
+def test_mixin_defaults_and_choices_merge_along_mro():
+    """A mixin's keys and allowed values reach every class that inherits it, beside the class's own."""
+    assert collect_defaults(Mixed)["mode"] == "a"
+    assert collect_defaults(Mixed, "hparam_choices") == {"mode": ("a", "b"), "deploy": ("student", "teacher")}
+    assert resolve_hparams(Mixed, {"nnssl_hparams": {"mode": "b"}}, {})["mode"] == "b"
+    with pytest.raises(ValueError, match=r"Mixed: hyperparameter mode must be one of \['a', 'b'\], got 'c'"):
+        resolve_hparams(Mixed, None, {"nnssl_hparams": '{"mode": "c"}'})
+    with pytest.raises(ValueError, match="hyperparameter deploy must be one of"):
+        resolve_hparams(Mixed, None, {"nnssl_hparams": '{"deploy": "ensemble"}'})
+
+
 def test_plans_then_env_override_with_class_sections(tmp_path):
     plans = {"nnssl_hparams": {"num_epochs": 5, "Child": {"weight": 0.7}, "Other": {"whatever": 1}}}
     env = {"nnssl_hparams": json.dumps({"lr": 1, "Base": {"num_epochs": 7}, "Child": {"flag": True}})}
