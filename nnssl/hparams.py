@@ -19,18 +19,26 @@ from typing import Any, Dict, Iterable, Mapping
 ENV_VAR = "nnssl_hparams"
 
 
-def collect_defaults(cls: type, attribute: str = "hparam_defaults") -> Dict[str, Any]:
-    """Merge the ``attribute`` dicts (``hparam_defaults`` or ``hparam_choices``) of ``cls`` and its bases
-    (mixins included; subclasses override)."""
+def _merge_along_mro(cls: type, attribute: str) -> Dict[str, Any]:
     merged: Dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         merged.update(getattr(klass, "__dict__", {}).get(attribute, {}))
     return merged
 
 
+def collect_defaults(cls: type) -> Dict[str, Any]:
+    """Merge the ``hparam_defaults`` dicts of ``cls`` and its bases, mixins included (subclasses override)."""
+    return _merge_along_mro(cls, "hparam_defaults")
+
+
+def collect_choices(cls: type) -> Dict[str, tuple]:
+    """Merge the ``hparam_choices`` dicts (name -> allowed values) of ``cls`` and its bases, mixins included."""
+    return _merge_along_mro(cls, "hparam_choices")
+
+
 def check_choices(cls: type, hparams: Mapping[str, Any]) -> None:
-    """Raise ValueError for a hyperparameter outside its ``hparam_choices`` (merged along the MRO of ``cls``)."""
-    for name, allowed in collect_defaults(cls, "hparam_choices").items():
+    """Raise ValueError for a hyperparameter outside its allowed values (``collect_choices(cls)``)."""
+    for name, allowed in collect_choices(cls).items():
         if hparams[name] not in allowed:
             raise ValueError(f"{cls.__name__}: hyperparameter {name} must be one of {list(allowed)}, "
                              f"got {hparams[name]!r}")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nnssl.hparams import collect_defaults, resolve_hparams
+from nnssl.hparams import collect_choices, collect_defaults, resolve_hparams
 
 
 class Base:
@@ -30,7 +30,7 @@ class Mixed(Mixin, Child):
 def test_mixin_defaults_and_choices_merge_along_mro():
     """A mixin's keys and allowed values reach every class that inherits it, beside the class's own."""
     assert collect_defaults(Mixed)["mode"] == "a"
-    assert collect_defaults(Mixed, "hparam_choices") == {"mode": ("a", "b"), "deploy": ("student", "teacher")}
+    assert collect_choices(Mixed) == {"mode": ("a", "b"), "deploy": ("student", "teacher")}
     assert resolve_hparams(Mixed, {"nnssl_hparams": {"mode": "b"}}, {})["mode"] == "b"
     with pytest.raises(ValueError, match=r"Mixed: hyperparameter mode must be one of \['a', 'b'\], got 'c'"):
         resolve_hparams(Mixed, None, {"nnssl_hparams": '{"mode": "c"}'})
