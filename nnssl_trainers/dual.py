@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from nnssl.deep_supervision import full_resolution
-from nnssl.losses.dual import (bidirectional_uncertainty_loss, consistency_regularisation,
+from nnssl.losses.dual import (DISAGREEMENT_MODES, bidirectional_uncertainty_loss, consistency_regularisation,
                                cross_pseudo_supervision, disagreement_mask, entropy_filtered_supervision,
                                prototype_loss_from_selection, select_prototype_voxels)
 from nnssl_trainers.architectures import DecoderFeatures
@@ -42,7 +42,8 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}
 
-    hparam_choices = {"cr_target": ("peer", "label"), "pgl_reliability": ("batch", "per_class")}
+    hparam_choices = {"cr_target": ("peer", "label"), "pgl_reliability": ("batch", "per_class"),
+                      "cr_mode": DISAGREEMENT_MODES}
 
     def initialize(self):
         super().initialize()

@@ -188,6 +188,8 @@ def test_dual_per_class_variant_sets_its_reliability_and_trains(hippo_ws, monkey
     assert np.isfinite(float(log["loss"])) and {"loss_pgl_a", "reliable_voxels_c0"} <= set(log)
     with pytest.raises(ValueError, match="pgl_reliability must be one of"):
         make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, pgl_reliability="classwise")
+    with pytest.raises(ValueError, match=r"cr_mode must be one of \['xor', 'or'\], got 'and'"):
+        make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3, cr_mode="and")  # at construction
 
 
 def test_foreground_ramp_start_waits_for_every_network_to_segment_every_class(hippo_ws, monkeypatch):

@@ -14,6 +14,7 @@ Total (per iteration): L = sum_k L_sup^k + ramp(t) * (L_cps + L_efs + L_ue^A + L
                            + lambda_c(t) * (L_pgl^A + L_pgl^B).
 """
 from nnssl.losses.dual_consistency import (
+    DISAGREEMENT_MODES,
     confident_foreground,
     consistency_regularisation,
     disagreement_mask,
@@ -34,6 +35,7 @@ from nnssl.losses.pseudo_label import cross_pseudo_supervision
 from nnssl.losses.uncertainty import bidirectional_uncertainty_loss, uncertainty_rectified_loss
 
 __all__ = [
+    "DISAGREEMENT_MODES",
     "batch_percentile",
     "bidirectional_uncertainty_loss",
     "class_prototypes",

@@ -36,6 +36,10 @@ def confident_foreground(probs: torch.Tensor, tau: float = 0.6) -> torch.Tensor:
         return (label != 0) & (conf >= tau)
 
 
+#: the values of ``disagreement_mask(mode=...)``
+DISAGREEMENT_MODES = ("xor", "or")
+
+
 def disagreement_mask(p_a: torch.Tensor, p_b: torch.Tensor, tau: float = 0.6,
                       mode: str = "xor") -> torch.Tensor:
     """Consistency-regularisation mask M (Eq 4-5).
@@ -55,7 +59,7 @@ def disagreement_mask(p_a: torch.Tensor, p_b: torch.Tensor, tau: float = 0.6,
         return f_a ^ f_b
     if mode == "or":
         return f_a | f_b
-    raise ValueError(f"mode must be 'xor' or 'or', got {mode!r}")
+    raise ValueError(f"mode must be one of {list(DISAGREEMENT_MODES)}, got {mode!r}")
 
 
 def consistency_regularisation(p_a: torch.Tensor, p_b: torch.Tensor,
