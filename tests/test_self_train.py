@@ -73,6 +73,11 @@ def test_state_resume_logic(tmp_path):
     st.check_settings(state, {**settings}, path)
     with pytest.raises(ValueError, match=r"voxel_threshold: stored 0.5, now 0.7"):
         st.check_settings(state, {**settings, "voxel_threshold": 0.7}, path)
+    # a state written before warm_start/teacher_hparams existed implies their defaults
+    legacy = {"settings": {k: v for k, v in state["settings"].items() if k not in st.SETTING_DEFAULTS}}
+    st.check_settings(legacy, {**settings, "warm_start": False, "teacher_hparams": None}, path)
+    with pytest.raises(ValueError, match=r"warm_start: stored False, now True"):
+        st.check_settings(legacy, {**settings, "warm_start": True}, path)
     path.write_text("{broken")
     with pytest.raises(ValueError, match="not valid JSON"):
         st.load_state(path)
@@ -138,11 +143,12 @@ class FakeNnUNet:
     """Stand-in for run._call: records commands, writes checkpoints and probability predictions."""
 
     def __init__(self, paths: run.Paths):
-        self.paths, self.calls = paths, []
+        self.paths, self.calls, self.envs = paths, [], []
 
-    def __call__(self, cmd, opts):
+    def __call__(self, cmd, opts, env_update=None):
         cmd = list(cmd)
         self.calls.append(cmd)
+        self.envs.append(env_update or {})
         arg = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
         if cmd[0] == "nnUNetv2_train":
             folder = self.paths.res / cmd[1] / f"{arg('-tr')}__{arg('-p')}__{cmd[2]}" / f"fold_{cmd[3]}"
@@ -217,6 +223,31 @@ def test_orchestration_with_finetune_interrupt_and_resume(tmp_path, monkeypatch)
         run.run_self_training(run.Options(**{**opts.__dict__, "voxel_threshold": 0.9}), paths)
 
 
+def test_warm_start_student_and_teacher_budget(tmp_path, monkeypatch):
+    """--teacher_hparams reach the teacher's training only (merged over $nnssl_hparams); --warm_start makes the
+    student start from the teacher's final checkpoint; both are fixed settings of the run."""
+    paths = run.Paths(*(tmp_path / k for k in ("raw", "pre", "res")))
+    base = _synthetic_base(paths)
+    fake = FakeNnUNet(paths)
+    monkeypatch.setattr(run, "_call", fake)
+    monkeypatch.setenv("nnssl_hparams", json.dumps({"num_epochs": 1, "save_every": 5}))
+    opts = run.Options(dataset="1", configuration="3d_fullres", rounds=1, trainer="T", plans="P", warm_start=True,
+                       teacher_hparams={"num_epochs": 3}, derived_ids=[11])
+    run.run_self_training(opts, paths)
+    trains = [(c, e) for c, e in zip(fake.calls, fake.envs) if c[0] == "nnUNetv2_train"]
+    (teacher_cmd, teacher_env), (student_cmd, student_env) = trains
+    assert json.loads(teacher_env["nnssl_hparams"]) == {"num_epochs": 3, "save_every": 5}
+    assert student_env == {} and "-pretrained_weights" not in teacher_cmd
+    teacher_ckpt = paths.res / base / "T__P_SelfTrainR0__3d_fullres" / "fold_0" / "checkpoint_final.pth"
+    assert student_cmd == ["nnUNetv2_train", "Dataset011_ToySelfTrainR1", "3d_fullres", "0", "-tr", "T", "-p", "P",
+                           "-pretrained_weights", str(teacher_ckpt)]
+    state = json.loads((run.run_folder(paths, base, opts) / "state.json").read_text())
+    assert state["settings"]["warm_start"] is True and state["settings"]["teacher_hparams"] == {"num_epochs": 3}
+    with pytest.raises(ValueError, match=r"teacher_hparams: stored \{'num_epochs': 3\}, now \{'num_epochs': 4\}"):
+        run.run_self_training(run.Options(**{**opts.__dict__, "teacher_hparams": {"num_epochs": 4}}), paths)
+    assert run.teacher_env(run.Options(dataset="1", configuration="c", rounds=1)) == {}  # no override: none
+
+
 def test_cli_errors(tmp_path, monkeypatch, capsys):
     paths = run.Paths(*(tmp_path / k for k in ("raw", "pre", "res")))
     base = _synthetic_base(paths)
@@ -224,6 +255,12 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(k, str(p))
     args = ["-d", "1", "-c", "3d_fullres", "--rounds", "1", "-tr", "nnSSLSupervisedTrainer", "-p", "P"]
     assert cli_main(args + ["--voxel_threshold", "2"]) == 1
+    assert "--voxel_threshold must be a probability" in capsys.readouterr().err
+    for bad, message in (("[1]", "expected a JSON object"), ("{num", "invalid JSON")):
+        with pytest.raises(SystemExit):
+            cli_main(args + ["--teacher_hparams", bad])
+        assert message in capsys.readouterr().err
+    assert cli_main(args + ["--voxel_threshold", "2", "--teacher_hparams", '{"num_epochs": 2}']) == 1
     assert "--voxel_threshold must be a probability" in capsys.readouterr().err
     assert cli_main(["-d", "9"] + args[2:]) == 1
     assert "dataset id 9: no DatasetXXX_ folder" in capsys.readouterr().err
@@ -275,11 +312,16 @@ def _check_round(ws, run_dir: Path, k: int, dataset_id: int) -> None:
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["trainer_name"] == "nnSSLSupervisedTrainer"
 
 
+def _training_log(folder: Path) -> str:
+    """The text of nnU-Net's training log(s) in a results fold folder."""
+    return "".join(p.read_text() for p in sorted(folder.glob("training_log_*.txt")))
+
+
 def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     ws = hippo_ws
     args = ["nnssl_self_train", "-d", "501", "-c", "3d_fullres", "-f", "0", "-tr", "nnSSLSupervisedTrainer", "-p",
             TINY_PLANS, "-device", "cpu", "-np", "1", "--case_threshold", "0.0", "--voxel_threshold", "0.4",
-            "--derived_ids", "581", "582"]
+            "--derived_ids", "581", "582", "--warm_start", "--teacher_hparams", '{"num_iterations_per_epoch": 3}']
     env = {"nnssl_hparams": FAST}
     run_dir = ws.res / HIPPO_DATASET / SELF_TRAIN_DIR / "fold_0"
     teacher = ws.res / HIPPO_DATASET / f"nnSSLSupervisedTrainer__{TINY_PLANS}_SelfTrainR0__3d_fullres" / "fold_0"
@@ -290,10 +332,16 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     assert state["rounds"]["0"]["completed"] == ["train"]
     assert state["rounds"]["1"]["completed"] == ["predict", "pseudo_labels"]
     assert (teacher / "checkpoint_final.pth").is_file() and not (ws.raw / "Dataset581_HippocampusSelfTrainR1").exists()
+    assert '"num_iterations_per_epoch": 3,' in _training_log(teacher)  # --teacher_hparams over $nnssl_hparams
     kept = {p: tree_digest(p) for p in (teacher, run_dir / "round_1")}
     # 2. rerun: resumes at the derived dataset, nothing before it is redone
     out = ws.run(*args, "--rounds", "1", env=env).stdout
     assert "resuming at round 1 step derive" in out
+    # --warm_start: the student starts from the teacher's weights (nnU-Net's -pretrained_weights)
+    assert f"Loading pretrained weights from file  {teacher / 'checkpoint_final.pth'}" in out
+    student1 = (ws.res / "Dataset581_HippocampusSelfTrainR1" / f"nnSSLSupervisedTrainer__{TINY_PLANS}__3d_fullres"
+                / "fold_0")
+    assert '"num_iterations_per_epoch": 2,' in _training_log(student1)
     assert not {"round 0/1: train", "round 1/1: predict", "round 1/1: pseudo_labels"} & set(out.splitlines()[1:])
     assert {p: tree_digest(p) for p in kept} == kept
     _check_round(ws, run_dir, 1, 581)
@@ -303,6 +351,7 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     # 3. one more round: round 1 untouched, round 2 pseudo-labels with round 1's student
     out = ws.run(*args, "--rounds", "2", env=env).stdout
     assert "resuming at round 2 step predict" in out
+    assert f"Loading pretrained weights from file  {student1 / 'checkpoint_final.pth'}" in out
     assert {p: tree_digest(p) for p in round1} == kept
     _check_round(ws, run_dir, 2, 582)
     settings = json.loads((run_dir / "round_2" / "settings.json").read_text())

@@ -13,7 +13,8 @@ Round 0 trains the teacher on the labeled cases. Round k >= 1:
 4. ``preprocess``: ``nnUNetv2_move_plans_between_datasets`` (the same plans, same data identifier) and
    ``nnUNetv2_preprocess``; ``splits_final.json`` per base fold: train = base train + pseudo-labeled ids,
    val = base val (never a pseudo-labeled case);
-5. ``train``: the student, same trainer/plans/configuration/fold, on the derived dataset;
+5. ``train``: the student, same trainer/plans/configuration/fold, on the derived dataset (from scratch, or
+   with ``--warm_start`` from the previous model's weights via ``-pretrained_weights``);
 6. ``finetune`` (``--finetune``): ``nnUNetv2_train -pretrained_weights`` of the student on the base dataset.
 
 nnU-Net names a results folder ``TRAINER__PLANS__CONFIG``; models trained on the base dataset name their
@@ -26,6 +27,8 @@ Run folder ``$nnUNet_results/{base}/nnSSLSelfTrain__{TRAINER}__{PLANS}__{CONFIG}
 ``state.json`` (fixed settings, derived ids, completed steps per round, each round's model, final model),
 ``round_{k}/settings.json``, ``round_{k}/predictions/`` (nnU-Net's output incl. ``.npz`` probabilities),
 ``round_{k}/pseudo_labels/`` (label files + ``confidence.json``).
+
+``--teacher_hparams`` (a JSON object) are merged over ``$nnssl_hparams`` for round 0's training only.
 
 Resume: rerunning the same command continues at the first step not recorded in ``state.json``; a
 training step continues with ``--c`` if its folder holds a checkpoint, an unfinished prediction,

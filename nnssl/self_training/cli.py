@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import List, Optional
 
@@ -13,6 +14,9 @@ EPILOG = """examples:
   # confident cases only, uncertain voxels ignored, student fine-tuned on the labeled cases
   nnssl_self_train -d 501 -c 3d_fullres -f 0 --rounds 1 -tr nnSSLSupervisedTrainer -p nnSSLPlans \\
       --case_threshold 0.9 --voxel_threshold 0.7 --finetune --derived_ids 601
+  # equal total budget of 40 epochs: a 30-epoch teacher, a 10-epoch student that starts from its weights
+  nnssl_hparams='{"num_epochs": 10}' nnssl_self_train -d 501 -c 3d_fullres -f all --rounds 1 \\
+      -tr nnSSLSupervisedTrainer -p nnSSLPlans --teacher_hparams '{"num_epochs": 30}' --warm_start
   # an interrupted run resumes where it stopped: rerun the same command (a larger --rounds adds rounds)
 """
 
@@ -38,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set voxels whose max-class probability is below this to an ignore label")
     p.add_argument("--finetune", action="store_true",
                    help="fine-tune each student on the labeled cases (-pretrained_weights) before the next round")
+    p.add_argument("--warm_start", action="store_true",
+                   help="each student starts from its teacher's weights (-pretrained_weights: all but the 1x1 "
+                        "segmentation layers) instead of from scratch")
+    p.add_argument("--teacher_hparams", type=_json_object, default=None, metavar="JSON",
+                   help="nnssl hyperparameters of the teacher (round 0) only, merged over $nnssl_hparams, e.g. "
+                        "'{\"num_epochs\": 30}' (nnssl trainers read them; nnUNetTrainer ignores them)")
     p.add_argument("--derived_ids", type=int, nargs="+", default=None,
                    help="dataset ids of the derived datasets of rounds 1..K (default: free ids above the base id)")
     p.add_argument("-device", default=None, help="passed to nnUNetv2_train/-predict (cuda, cpu, mps)")
@@ -45,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-np", dest="num_processes", type=int, default=3,
                    help="processes for nnUNetv2_preprocess and nnUNetv2_predict (-npp/-nps); default 3")
     return p
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"invalid JSON ({e}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 def main(argv: Optional[List[str]] = None) -> int:

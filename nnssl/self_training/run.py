@@ -8,10 +8,11 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from nnssl.cli.discovery import with_ext_trainer_path
 from nnssl.data.raw import get_unlabeled_cases, load_dataset_json
+from nnssl.hparams import ENV_VAR as HPARAMS_ENV, load_env_overrides
 from nnssl.self_training import derived, state as st
 from nnssl.self_training.pseudo_labels import check_threshold, make_pseudo_labels
 
@@ -37,6 +38,8 @@ class Options:
     case_threshold: Optional[float] = None
     voxel_threshold: Optional[float] = None
     finetune: bool = False
+    warm_start: bool = False
+    teacher_hparams: Optional[Dict[str, Any]] = None
     derived_ids: Optional[List[int]] = None
     device: Optional[str] = None
     num_gpus: Optional[int] = None
@@ -107,8 +110,17 @@ def _device_args(opts: Options) -> List[str]:
     return out + (["-num_gpus", str(opts.num_gpus)] if opts.num_gpus else [])
 
 
-def _call(cmd: Sequence[str], opts: Options) -> None:
-    env = {**os.environ, **opts.extra_env,
+def teacher_env(opts: Options, environ: Dict[str, str] = os.environ) -> Dict[str, str]:
+    """Extra environment of the teacher's training: ``--teacher_hparams`` merged over ``$nnssl_hparams``."""
+    if not opts.teacher_hparams:
+        return {}
+    merged = {**load_env_overrides({HPARAMS_ENV: opts.extra_env.get(HPARAMS_ENV, environ.get(HPARAMS_ENV, ""))}),
+              **opts.teacher_hparams}
+    return {HPARAMS_ENV: json.dumps(merged)}
+
+
+def _call(cmd: Sequence[str], opts: Options, env_update: Optional[Dict[str, str]] = None) -> None:
+    env = {**os.environ, **opts.extra_env, **(env_update or {}),
            "nnUNet_extTrainer": with_ext_trainer_path(os.environ.get("nnUNet_extTrainer"))}
     print(f"[nnssl_self_train]   $ {' '.join(cmd)}", flush=True)
     sys.stderr.flush()
@@ -117,9 +129,10 @@ def _call(cmd: Sequence[str], opts: Options) -> None:
         raise RuntimeError(f"{cmd[0]} exited with code {rc}: {' '.join(cmd)}")
 
 
-def _train(paths: Paths, model: dict, opts: Options, pretrained: Optional[Path] = None) -> Path:
+def _train(paths: Paths, model: dict, opts: Options, pretrained: Optional[Path] = None,
+           env_update: Optional[Dict[str, str]] = None) -> Path:
     folder = model_folder(paths, model)
-    _call(train_command(model, folder, opts, pretrained), opts)
+    _call(train_command(model, folder, opts, pretrained), opts, env_update)
     if not (folder / "checkpoint_final.pth").is_file():
         raise RuntimeError(f"nnUNetv2_train finished without {folder / 'checkpoint_final.pth'}")
     return folder
@@ -142,7 +155,7 @@ def _save_json(obj: object, path: Path) -> None:
 def _settings(opts: Options, base: str) -> dict:
     return {"dataset": base, "configuration": opts.configuration, "fold": opts.fold, "trainer": opts.trainer,
             "plans": opts.plans, "case_threshold": opts.case_threshold, "voxel_threshold": opts.voxel_threshold,
-            "finetune": opts.finetune}
+            "finetune": opts.finetune, "warm_start": opts.warm_start, "teacher_hparams": opts.teacher_hparams}
 
 
 def _check_stop(k: int, step: str) -> None:
@@ -175,6 +188,8 @@ def validate(opts: Options, paths: Paths) -> tuple[str, Path]:
         raise ValueError(f"--rounds must be >= 1, got {opts.rounds}")
     check_threshold("--case_threshold", opts.case_threshold)
     check_threshold("--voxel_threshold", opts.voxel_threshold)
+    if opts.teacher_hparams is not None and not isinstance(opts.teacher_hparams, dict):
+        raise ValueError(f"--teacher_hparams must be a JSON object, got {opts.teacher_hparams!r}")
     if opts.derived_ids and len(set(opts.derived_ids)) != len(opts.derived_ids):
         raise ValueError(f"--derived_ids must be distinct, got {opts.derived_ids}")
     base = derived.resolve_dataset(opts.dataset, paths.all)
@@ -240,7 +255,7 @@ def _run_step(k: int, step: str, opts: Options, paths: Paths, base: str, raw: Pa
         if not (round_dir / "settings.json").is_file():
             _save_json({"round": 0, **_settings(opts, base), "teacher_plans": plans}, round_dir / "settings.json")
         model.update(dataset=base, plans=plans)
-        _train(paths, model, opts)
+        _train(paths, model, opts, env_update=teacher_env(opts))
         return {"model": model}
     teacher = state["rounds"][str(k - 1)]["model"]
     new_id = _derived_id(state, k, base, int(base[7:10]), opts, paths)
@@ -299,7 +314,8 @@ def _run_step(k: int, step: str, opts: Options, paths: Paths, base: str, raw: Pa
         return {}
     if step == "train":
         model.update(dataset=name, plans=opts.plans)
-        folder = _train(paths, model, opts)
+        warm = model_folder(paths, teacher) / "checkpoint_final.pth" if opts.warm_start else None
+        folder = _train(paths, model, opts, pretrained=warm)
         return {"student": model, "student_folder": str(folder)} | ({} if opts.finetune else {"model": model})
     if step == "finetune":
         student = state["rounds"][str(k)]["student"]

@@ -20,7 +20,9 @@ STATE_FILE = "state.json"
 VERSION = 1
 #: settings that define a run; changing one of them on resume is an error (start a new run instead)
 FIXED_SETTINGS = ("dataset", "configuration", "fold", "trainer", "plans", "case_threshold", "voxel_threshold",
-                  "finetune")
+                  "finetune", "warm_start", "teacher_hparams")
+#: value of a fixed setting that a state written before the setting existed implies
+SETTING_DEFAULTS: Dict[str, Any] = {"warm_start": False, "teacher_hparams": None}
 
 
 def round_steps(k: int, finetune: bool) -> List[str]:
@@ -31,9 +33,15 @@ def round_steps(k: int, finetune: bool) -> List[str]:
     return steps + ["finetune"] if finetune else steps
 
 
+def fixed_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The FIXED_SETTINGS of ``settings``, a missing one taken from SETTING_DEFAULTS (KeyError if it has none)."""
+    return {k: settings[k] if k in settings else SETTING_DEFAULTS[k] for k in FIXED_SETTINGS}
+
+
 def new_state(settings: Dict[str, Any]) -> dict:
-    """An empty state for ``settings`` (a dict with at least the FIXED_SETTINGS keys)."""
-    return {"version": VERSION, "settings": {k: settings[k] for k in FIXED_SETTINGS}, "derived_ids": {},
+    """An empty state for ``settings`` (a dict with the FIXED_SETTINGS keys; those of SETTING_DEFAULTS may be
+    left out)."""
+    return {"version": VERSION, "settings": fixed_settings(settings), "derived_ids": {},
             "rounds": {}, "final": None}
 
 
@@ -62,10 +70,10 @@ def save_state(state: dict, path: str | os.PathLike) -> None:
 
 def check_settings(state: dict, settings: Dict[str, Any], path: str | os.PathLike) -> None:
     """ValueError naming ``path`` and the differing keys if ``settings`` differ from the stored ones."""
-    stored = state["settings"]
-    diff = [k for k in FIXED_SETTINGS if stored.get(k) != settings.get(k)]
+    old, new = fixed_settings(state["settings"]), fixed_settings(settings)
+    diff = [k for k in FIXED_SETTINGS if old[k] != new[k]]
     if diff:
-        text = ", ".join(f"{k}: stored {stored.get(k)!r}, now {settings.get(k)!r}" for k in diff)
+        text = ", ".join(f"{k}: stored {old[k]!r}, now {new[k]!r}" for k in diff)
         raise ValueError(f"{path}: this self-training run was started with other settings ({text}); resume with the "
                          f"stored settings or remove the run folder {Path(path).parent} to start anew")
 
