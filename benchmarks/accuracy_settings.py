@@ -39,7 +39,8 @@ def check_methods_distinct(settings: Dict[str, Any]) -> None:
     hyperparameter variant is a trainer subclass, as in nnU-Net."""
     seen: Dict[tuple, str] = {}
     for m, spec in settings["methods"].items():
-        key = (spec["trainer"], method_dataset(spec), "self_train" in spec)
+        key = (spec["trainer"], method_dataset(spec), "self_train" in spec,
+               spec.get("self_train", {}).get("plans_suffix"))
         if key in seen:
             raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
                              f"{key[1]} dataset and would share one results folder; make the variant a "

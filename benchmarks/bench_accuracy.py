@@ -9,8 +9,8 @@ For one settings file (``benchmarks/settings/*.json``, documented in docs/benchm
    (``nnssl_derive_plans``, one plans name per repetition so repeated runs keep separate result folders)
    with the budget as nnssl hyperparameters;
 3. trains every method (nnUNetv2_train; ``nnssl_self_train`` for self-training with the budget split
-   evenly over its rounds; the quality predictor once per repetition for the _QG trainers), predicts the
-   test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate);
+   over its teacher and rounds, see :func:`self_train_budget`; the quality predictor once per repetition for
+   the _QG trainers), predicts the test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate);
 4. writes ``results.json``, ``results.md`` (tables in the papers' layout, gap closed) and ``dice.png``.
 Finished steps are skipped when the harness is re-run with the same work folder (resume after a stop).
 With ``--archive DIR`` every finished run's evaluation summary is also kept in ``DIR/<settings name>/``
@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_report import collect_rows, pair_method, paired_rows, write_report  # noqa: E402
@@ -225,21 +225,35 @@ class Harness:
         return self.finished_summary(method, rep)
 
     def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
-        """nnssl_self_train with the budget split evenly over teacher + rounds; returns the final model's
+        """nnssl_self_train within the settings' budget (:func:`self_train_budget`); returns the final model's
         (dataset, plans, trainer)."""
         rounds = int(spec["self_train"]["rounds"])
-        budget = dict(self.s["hparams"])
-        budget["num_epochs"] = max(1, budget["num_epochs"] // (rounds + 1))
-        hp = {**json.loads(env.get("nnssl_hparams", "{}")), **budget}
+        args = list(spec["self_train"].get("args", []))
+        teacher, student = self_train_budget(int(self.s["hparams"]["num_epochs"]), rounds,
+                                             spec["self_train"].get("teacher_fraction"), "--finetune" in args)
+        hp = {**json.loads(env.get("nnssl_hparams", "{}")), **self.s["hparams"], "num_epochs": student}
+        if teacher != student:
+            args += ["--teacher_hparams", json.dumps({"num_epochs": teacher})]
         st_methods = [m for m, sp in self.s["methods"].items() if "self_train" in sp]
         base = self.ids["self_train"] + 20 * rep + 5 * st_methods.index(method)  # rounds <= 4 per method
         derived = [str(base + k) for k in range(1, rounds + 1)]
+        plans = self.self_train_plans(method, rep)
+        if plans != self.plans_name(rep):  # a named copy: this method's own run and results folders
+            from nnssl.self_training.derived import copy_plans
+            copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name("ssl"), self.plans_name(rep), plans)
         self.run(f"self_train_{method}_r{rep}", "nnssl_self_train", "-d", str(self.ids["ssl"]), "-c", self.cfg,
-                 "-f", str(self.s["fold"]), "-p", self.plans_name(rep), "-tr", spec["trainer"], "--rounds",
+                 "-f", str(self.s["fold"]), "-p", plans, "-tr", spec["trainer"], "--rounds",
                  str(rounds), "--derived_ids", *derived, "-device", self.device, "-np", "1",
-                 *spec["self_train"].get("args", []), env={"nnssl_hparams": json.dumps(hp)})
+                 *args, env={"nnssl_hparams": json.dumps(hp)})
         final = json.loads(self.self_train_state(method, rep).read_text())["final"]  # its reported model
         return str(final["dataset"]), final["plans"], final["trainer"]
+
+    def self_train_plans(self, method: str, rep: int) -> str:
+        """Plans of a self-training method's run: the run's plans, or a copy named ``<plans>_<plans_suffix>`` when
+        the method sets one (so two self-training methods with one trainer keep apart, as nnU-Net keeps
+        plans apart by name)."""
+        suffix = self.s["methods"][method]["self_train"].get("plans_suffix")
+        return f"{self.plans_name(rep)}_{suffix}" if suffix else self.plans_name(rep)
 
     def self_train_state(self, method: str, rep: int) -> Path:
         """The state.json of a self-training method's nnssl_self_train run (nnssl's own run-folder naming)."""
@@ -247,8 +261,25 @@ class Harness:
         paths = Paths(*(self.folders[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")))
         spec = self.s["methods"][method]
         opts = Options(dataset=self.dataset_name("ssl"), configuration=self.cfg, fold=str(self.s["fold"]),
-                       rounds=int(spec["self_train"]["rounds"]), trainer=spec["trainer"], plans=self.plans_name(rep))
+                       rounds=int(spec["self_train"]["rounds"]), trainer=spec["trainer"],
+                       plans=self.self_train_plans(method, rep))
         return run_folder(paths, self.dataset_name("ssl"), opts) / "state.json"
+
+
+def self_train_budget(epochs: int, rounds: int, teacher_fraction: Optional[float] = None,
+                      finetune: bool = False) -> Tuple[int, int]:
+    """(teacher epochs, epochs of each later training) so that the teacher and the rounds' trainings (a student,
+    plus its fine-tuning with ``--finetune``) add up to at most ``epochs``: the teacher gets
+    ``round(teacher_fraction * epochs)`` and the rest is split evenly; without a fraction every training gets
+    ``epochs // n_trainings``."""
+    later = rounds * (2 if finetune else 1)
+    if teacher_fraction is None:
+        each = max(1, epochs // (later + 1))
+        return each, each
+    if not 0.0 < teacher_fraction < 1.0:
+        raise ValueError(f"self_train teacher_fraction must be in (0, 1), got {teacher_fraction}")
+    teacher = max(1, round(teacher_fraction * epochs))
+    return teacher, max(1, (epochs - teacher) // later)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
 from accuracy_settings import check_methods_distinct, check_same_settings, jobs_warning  # noqa: E402
-from bench_accuracy import Harness  # noqa: E402
+from bench_accuracy import Harness, self_train_budget  # noqa: E402
 
 
 def run_harness(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -165,6 +165,12 @@ def test_methods_sharing_a_results_folder_are_refused():
         check_methods_distinct(twin)
     del twin["methods"]["dual_v2"]
     check_methods_distinct(twin)  # the same trainer on another dataset has its own folder
+    st = {"methods": {"st": {"trainer": "T", "self_train": {"rounds": 1}},
+                      "st_b": {"trainer": "T", "self_train": {"rounds": 2}}}}
+    with pytest.raises(SystemExit, match="'st' and 'st_b' both train T"):
+        check_methods_distinct(st)
+    st["methods"]["st_b"]["self_train"]["plans_suffix"] = "B"
+    check_methods_distinct(st)  # a plans copy of its own keeps the second run apart
 
 
 def test_tools_come_from_the_running_interpreter(tmp_path, monkeypatch):
@@ -289,6 +295,51 @@ def test_self_training_branch_splits_the_budget_and_predicts_with_the_final_mode
     _, st, env = calls[3]
     assert json.loads(env["nnssl_hparams"])["num_epochs"] == 3  # 6 epochs over teacher + 1 round
     assert st[st.index("--derived_ids") + 1] == "581" and "--case_threshold" not in st
+
+
+def test_self_train_budget_adds_up_to_the_settings_budget():
+    # even split over teacher + rounds (old behaviour); --finetune adds one training per round
+    assert self_train_budget(40, 1) == (20, 20)
+    assert self_train_budget(40, 2) == (13, 13)
+    assert self_train_budget(40, 1, finetune=True) == (13, 13)
+    # a teacher fraction: round(0.75 * 40) = 30 for the teacher, the other 10 over the later trainings
+    assert self_train_budget(40, 1, 0.75) == (30, 10)
+    assert self_train_budget(40, 2, 0.5, finetune=True) == (20, 5)
+    assert self_train_budget(3, 1, 0.9) == (3, 1)  # every training gets at least one epoch
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="teacher_fraction must be in"):
+            self_train_budget(40, 1, bad)
+
+
+def test_self_training_with_a_teacher_fraction_and_its_own_plans_copy(tmp_path):
+    """teacher_fraction: nnssl_self_train gets the students' budget in $nnssl_hparams and the teacher's through
+    --teacher_hparams; plans_suffix: the run uses a copy of the run's plans (only plans_name differs)."""
+    settings = {**TINY_SETTINGS, "hparams": {**TINY_SETTINGS["hparams"], "num_epochs": 8},
+                "methods": {"st_warm": {"trainer": "nnSSLSupervisedTrainer",
+                                        "self_train": {"rounds": 1, "teacher_fraction": 0.75, "plans_suffix": "W",
+                                                       "args": ["--warm_start"]}}}}
+    h = Harness(settings, tmp_path / "work", tmp_path, "cpu", log=lambda *a, **k: None)
+    pre = h.folders["nnUNet_preprocessed"] / h.dataset_name("ssl")
+    pre.mkdir(parents=True)
+    (pre / f"{h.plans_name(0)}.json").write_text(json.dumps({"plans_name": h.plans_name(0), "x": 1}))
+    calls = []
+
+    def record(name: str, *cmd: str, env=None) -> None:
+        calls.append((list(cmd), env or {}))
+        if cmd[0] == "nnssl_self_train":
+            state = h.self_train_state("st_warm", 0)
+            state.parent.mkdir(parents=True)
+            state.write_text(json.dumps({"final": {"dataset": "Dataset999_S", "plans": "P", "trainer": "T"}}))
+
+    h.run = record
+    h._self_train("st_warm", 0, settings["methods"]["st_warm"], {})
+    (cmd, env), = calls
+    assert json.loads(env["nnssl_hparams"]) == {**settings["hparams"], "num_epochs": 2}
+    assert cmd[cmd.index("--teacher_hparams") + 1] == json.dumps({"num_epochs": 6}) and "--warm_start" in cmd
+    plans = cmd[cmd.index("-p") + 1]
+    assert plans == f"{h.plans_name(0)}_W" and h.self_train_state("st_warm", 0).parent.parent.name.endswith(
+        f"__{plans}__{h.cfg}")
+    assert json.loads((pre / f"{plans}.json").read_text()) == {"plans_name": plans, "x": 1}
 
 
 def test_harness_prepares_la_at_coarser_spacing(la_dir, tmp_path):
