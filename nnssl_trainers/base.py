@@ -140,6 +140,7 @@ class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, nnUNetTrainer):
         if self.hparams["deploy"] != "ensemble" and self.hparams["deploy"] not in self.all_networks():
             raise ValueError(f"hyperparameter deploy={self.hparams['deploy']!r}: expected 'ensemble' or one of "
                              f"{list(self.all_networks())}")
+        self.load_initial_weights()  # hparam init_weights (CheckpointMixin)
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         self.loss = self._build_loss()
         self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)

@@ -5,6 +5,11 @@ The file keeps nnU-Net's keys, so ``nnUNetv2_predict`` and nnU-Net tooling read 
 ``nnSSLTrainerBase.deploy_module``). Everything else the SSL trainer needs to resume lives under
 ``checkpoint['nnssl']``: every network's weights (trained and auxiliary), the step counter, the
 hyperparameters and any state a subclass adds through ``extra_checkpoint_state``.
+
+Hyperparameter ``init_weights`` (a checkpoint path, default none) starts every network of a fresh run from
+that checkpoint's ``network_weights``, every layer included. nnU-Net's ``-pretrained_weights`` instead
+re-initialises the segmentation layers (made for another label set) and fills ``self.network`` only; a warm
+start on the same labels, such as a self-training student from its teacher, wants them kept.
 """
 from __future__ import annotations
 
@@ -18,6 +23,29 @@ from nnssl_trainers.wrapping import unwrap
 
 class CheckpointMixin:
     """save_checkpoint / load_checkpoint for trainers with several networks (mixed into nnSSLTrainerBase)."""
+
+    hparam_defaults: Dict[str, Any] = {"init_weights": None}
+
+    def load_initial_weights(self) -> None:
+        """Load ``hparams['init_weights']`` (if set) into every network, all layers; called by ``initialize``.
+        A resumed run (``--c``) then loads its own checkpoint over it."""
+        source = self.hparams.get("init_weights")
+        if not source:
+            return
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"hyperparameter init_weights: checkpoint {source} not found")
+        weights = torch.load(source, map_location=self.device, weights_only=False).get("network_weights")
+        if weights is None:
+            raise RuntimeError(f"{source}: no 'network_weights' entry, not an nnU-Net checkpoint (init_weights)")
+        for name, net in self.all_networks().items():
+            own = unwrap(net).state_dict()
+            wrong = sorted(set(own) ^ set(weights)) or [k for k in own if own[k].shape != weights[k].shape]
+            if wrong:
+                raise RuntimeError(f"{source} (init_weights) does not fit network {name!r} of {type(self).__name__}: "
+                                   f"{len(wrong)} key(s) missing, extra or of another shape, e.g. {wrong[:3]}")
+            unwrap(net).load_state_dict(weights)
+        self.print_to_log_file(f"init_weights: every network ({', '.join(self.all_networks())}) starts from "
+                               f"{source}, all layers")
 
     def extra_checkpoint_state(self) -> Dict[str, Any]:
         """Extra state of a subclass to checkpoint (restored by ``load_extra_checkpoint_state``)."""

@@ -317,7 +317,7 @@ def test_self_training_with_a_teacher_fraction_and_its_own_plans_copy(tmp_path):
     settings = {**TINY_SETTINGS, "hparams": {**TINY_SETTINGS["hparams"], "num_epochs": 8},
                 "methods": {"st_warm": {"trainer": "nnSSLSupervisedTrainer",
                                         "self_train": {"rounds": 1, "teacher_fraction": 0.75, "plans_suffix": "W",
-                                                       "args": ["--warm_start"]}}}}
+                                                       "args": ["--warm_start", "all"]}}}}
     h = Harness(settings, tmp_path / "work", tmp_path, "cpu", log=lambda *a, **k: None)
     pre = h.folders["nnUNet_preprocessed"] / h.dataset_name("ssl")
     pre.mkdir(parents=True)
@@ -335,7 +335,8 @@ def test_self_training_with_a_teacher_fraction_and_its_own_plans_copy(tmp_path):
     h._self_train("st_warm", 0, settings["methods"]["st_warm"], {})
     (cmd, env), = calls
     assert json.loads(env["nnssl_hparams"]) == {**settings["hparams"], "num_epochs": 2}
-    assert cmd[cmd.index("--teacher_hparams") + 1] == json.dumps({"num_epochs": 6}) and "--warm_start" in cmd
+    assert cmd[cmd.index("--teacher_hparams") + 1] == json.dumps({"num_epochs": 6})
+    assert cmd[cmd.index("--warm_start") + 1] == "all"
     plans = cmd[cmd.index("-p") + 1]
     assert plans == f"{h.plans_name(0)}_W" and h.self_train_state("st_warm", 0).parent.parent.name.endswith(
         f"__{plans}__{h.cfg}")

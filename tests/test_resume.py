@@ -82,3 +82,35 @@ def test_stop_and_continue_restores_everything(hippo_ws, monkeypatch, trainer_na
 
     with pytest.raises(RuntimeError, match="not written by an nnssl trainer"):
         resumed.load_checkpoint({"network_weights": {}})
+
+
+def test_init_weights_starts_every_network_from_a_checkpoint_all_layers(hippo_ws, monkeypatch, tmp_path):
+    """Hyperparameter init_weights: a fresh trainer's networks equal the checkpoint's network_weights, the
+    segmentation layers included (nnU-Net's -pretrained_weights would re-initialise them); a checkpoint of
+    another architecture or a missing file is refused naming the file."""
+    for k, v in hippo_ws.env.items():
+        if k.startswith("nnUNet") or k == "OMP_NUM_THREADS":
+            monkeypatch.setenv(k, v)
+    cpu = torch.device("cpu")
+
+    def trainer(name: str, **hparams):
+        monkeypatch.setenv("nnssl_hparams", json.dumps(hparams))
+        t = get_trainer_from_args("501", "3d_fullres", 1, name, TINY_PLANS, False, cpu)
+        t.initialize()
+        return t
+
+    source = trainer("nnSSLSupervisedTrainer")
+    ckpt = tmp_path / "teacher.pth"
+    torch.save({"network_weights": source.deploy_module().state_dict()}, ckpt)
+    expected = unwrap(source.network).state_dict()
+    fresh = unwrap(trainer("nnSSLSupervisedTrainer").network).state_dict()
+    seg = [k for k in expected if ".seg_layers." in k]
+    assert seg and not all(torch.equal(fresh[k], expected[k]) for k in seg)  # two fresh starts differ
+    student = trainer("nnSSLMeanTeacherTrainer", init_weights=str(ckpt))  # student and its EMA teacher
+    for net in student.all_networks().values():
+        _assert_same_state_dict(unwrap(net).state_dict(), expected)
+    torch.save({"network_weights": trainer("nnSSLCPSTrainer").deploy_module().state_dict()}, tmp_path / "pair.pth")
+    with pytest.raises(RuntimeError, match=r"pair.pth \(init_weights\) does not fit network 'net'"):
+        trainer("nnSSLSupervisedTrainer", init_weights=str(tmp_path / "pair.pth"))
+    with pytest.raises(FileNotFoundError, match="init_weights: checkpoint .*missing.pth not found"):
+        trainer("nnSSLSupervisedTrainer", init_weights=str(tmp_path / "missing.pth"))

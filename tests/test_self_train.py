@@ -75,9 +75,9 @@ def test_state_resume_logic(tmp_path):
         st.check_settings(state, {**settings, "voxel_threshold": 0.7}, path)
     # a state written before warm_start/teacher_hparams existed implies their defaults
     legacy = {"settings": {k: v for k, v in state["settings"].items() if k not in st.SETTING_DEFAULTS}}
-    st.check_settings(legacy, {**settings, "warm_start": False, "teacher_hparams": None}, path)
-    with pytest.raises(ValueError, match=r"warm_start: stored False, now True"):
-        st.check_settings(legacy, {**settings, "warm_start": True}, path)
+    st.check_settings(legacy, {**settings, "warm_start": None, "teacher_hparams": None}, path)
+    with pytest.raises(ValueError, match=r"warm_start: stored None, now 'all'"):
+        st.check_settings(legacy, {**settings, "warm_start": "all"}, path)
     path.write_text("{broken")
     with pytest.raises(ValueError, match="not valid JSON"):
         st.load_state(path)
@@ -223,28 +223,37 @@ def test_orchestration_with_finetune_interrupt_and_resume(tmp_path, monkeypatch)
         run.run_self_training(run.Options(**{**opts.__dict__, "voxel_threshold": 0.9}), paths)
 
 
-def test_warm_start_student_and_teacher_budget(tmp_path, monkeypatch):
+@pytest.mark.parametrize("warm_start", ["pretrained_weights", "all"])
+def test_warm_start_student_and_teacher_budget(tmp_path, monkeypatch, warm_start):
     """--teacher_hparams reach the teacher's training only (merged over $nnssl_hparams); --warm_start makes the
-    student start from the teacher's final checkpoint; both are fixed settings of the run."""
+    student start from the teacher's final checkpoint: nnU-Net's -pretrained_weights, or every layer through the
+    nnssl hyperparameter init_weights; both are fixed settings of the run."""
     paths = run.Paths(*(tmp_path / k for k in ("raw", "pre", "res")))
     base = _synthetic_base(paths)
     fake = FakeNnUNet(paths)
     monkeypatch.setattr(run, "_call", fake)
     monkeypatch.setenv("nnssl_hparams", json.dumps({"num_epochs": 1, "save_every": 5}))
-    opts = run.Options(dataset="1", configuration="3d_fullres", rounds=1, trainer="T", plans="P", warm_start=True,
-                       teacher_hparams={"num_epochs": 3}, derived_ids=[11])
+    opts = run.Options(dataset="1", configuration="3d_fullres", rounds=1, trainer="T", plans="P",
+                       warm_start=warm_start, teacher_hparams={"num_epochs": 3}, derived_ids=[11])
     run.run_self_training(opts, paths)
     trains = [(c, e) for c, e in zip(fake.calls, fake.envs) if c[0] == "nnUNetv2_train"]
     (teacher_cmd, teacher_env), (student_cmd, student_env) = trains
     assert json.loads(teacher_env["nnssl_hparams"]) == {"num_epochs": 3, "save_every": 5}
-    assert student_env == {} and "-pretrained_weights" not in teacher_cmd
+    assert "-pretrained_weights" not in teacher_cmd
     teacher_ckpt = paths.res / base / "T__P_SelfTrainR0__3d_fullres" / "fold_0" / "checkpoint_final.pth"
-    assert student_cmd == ["nnUNetv2_train", "Dataset011_ToySelfTrainR1", "3d_fullres", "0", "-tr", "T", "-p", "P",
-                           "-pretrained_weights", str(teacher_ckpt)]
+    student = ["nnUNetv2_train", "Dataset011_ToySelfTrainR1", "3d_fullres", "0", "-tr", "T", "-p", "P"]
+    if warm_start == "pretrained_weights":
+        assert student_cmd == student + ["-pretrained_weights", str(teacher_ckpt)] and student_env == {}
+    else:  # the student's own budget ($nnssl_hparams) plus the teacher's weights
+        assert student_cmd == student
+        assert json.loads(student_env["nnssl_hparams"]) == {"num_epochs": 1, "save_every": 5,
+                                                            "init_weights": str(teacher_ckpt)}
     state = json.loads((run.run_folder(paths, base, opts) / "state.json").read_text())
-    assert state["settings"]["warm_start"] is True and state["settings"]["teacher_hparams"] == {"num_epochs": 3}
+    assert state["settings"]["warm_start"] == warm_start and state["settings"]["teacher_hparams"] == {"num_epochs": 3}
     with pytest.raises(ValueError, match=r"teacher_hparams: stored \{'num_epochs': 3\}, now \{'num_epochs': 4\}"):
         run.run_self_training(run.Options(**{**opts.__dict__, "teacher_hparams": {"num_epochs": 4}}), paths)
+    with pytest.raises(ValueError, match="--warm_start must be one of"):
+        run.run_self_training(run.Options(**{**opts.__dict__, "warm_start": "yes"}), paths)
     assert run.teacher_env(run.Options(dataset="1", configuration="c", rounds=1)) == {}  # no override: none
 
 
@@ -262,6 +271,8 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
         assert message in capsys.readouterr().err
     assert cli_main(args + ["--voxel_threshold", "2", "--teacher_hparams", '{"num_epochs": 2}']) == 1
     assert "--voxel_threshold must be a probability" in capsys.readouterr().err
+    assert cli_main(args[:7] + ["nnUNetTrainer", "-p", "P", "--warm_start", "all"]) == 1
+    assert "--warm_start all needs an nnssl trainer" in capsys.readouterr().err
     assert cli_main(["-d", "9"] + args[2:]) == 1
     assert "dataset id 9: no DatasetXXX_ folder" in capsys.readouterr().err
     (paths.raw / "Dataset011_Other").mkdir()
@@ -321,7 +332,7 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     ws = hippo_ws
     args = ["nnssl_self_train", "-d", "501", "-c", "3d_fullres", "-f", "0", "-tr", "nnSSLSupervisedTrainer", "-p",
             TINY_PLANS, "-device", "cpu", "-np", "1", "--case_threshold", "0.0", "--voxel_threshold", "0.4",
-            "--derived_ids", "581", "582", "--warm_start", "--teacher_hparams", '{"num_iterations_per_epoch": 3}']
+            "--derived_ids", "581", "582", "--warm_start", "all", "--teacher_hparams", '{"num_iterations_per_epoch": 3}']
     env = {"nnssl_hparams": FAST}
     run_dir = ws.res / HIPPO_DATASET / SELF_TRAIN_DIR / "fold_0"
     teacher = ws.res / HIPPO_DATASET / f"nnSSLSupervisedTrainer__{TINY_PLANS}_SelfTrainR0__3d_fullres" / "fold_0"
@@ -337,11 +348,12 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     # 2. rerun: resumes at the derived dataset, nothing before it is redone
     out = ws.run(*args, "--rounds", "1", env=env).stdout
     assert "resuming at round 1 step derive" in out
-    # --warm_start: the student starts from the teacher's weights (nnU-Net's -pretrained_weights)
-    assert f"Loading pretrained weights from file  {teacher / 'checkpoint_final.pth'}" in out
+    # --warm_start all: the student starts from every layer of the teacher (hyperparameter init_weights)
     student1 = (ws.res / "Dataset581_HippocampusSelfTrainR1" / f"nnSSLSupervisedTrainer__{TINY_PLANS}__3d_fullres"
                 / "fold_0")
-    assert '"num_iterations_per_epoch": 2,' in _training_log(student1)
+    log = _training_log(student1)
+    assert f"init_weights: every network (net) starts from {teacher / 'checkpoint_final.pth'}, all layers" in log
+    assert '"num_iterations_per_epoch": 2,' in log
     assert not {"round 0/1: train", "round 1/1: predict", "round 1/1: pseudo_labels"} & set(out.splitlines()[1:])
     assert {p: tree_digest(p) for p in kept} == kept
     _check_round(ws, run_dir, 1, 581)
@@ -351,7 +363,9 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     # 3. one more round: round 1 untouched, round 2 pseudo-labels with round 1's student
     out = ws.run(*args, "--rounds", "2", env=env).stdout
     assert "resuming at round 2 step predict" in out
-    assert f"Loading pretrained weights from file  {student1 / 'checkpoint_final.pth'}" in out
+    student2 = (ws.res / "Dataset582_HippocampusSelfTrainR2" / f"nnSSLSupervisedTrainer__{TINY_PLANS}__3d_fullres"
+                / "fold_0")
+    assert f"starts from {student1 / 'checkpoint_final.pth'}, all layers" in _training_log(student2)
     assert {p: tree_digest(p) for p in round1} == kept
     _check_round(ws, run_dir, 2, 582)
     settings = json.loads((run_dir / "round_2" / "settings.json").read_text())

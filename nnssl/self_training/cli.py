@@ -6,7 +6,7 @@ import json
 import sys
 from typing import List, Optional
 
-from nnssl.self_training.run import Interrupted, Options, run_self_training
+from nnssl.self_training.run import WARM_STARTS, Interrupted, Options, run_self_training
 
 EPILOG = """examples:
   # teacher + 2 self-training rounds, CPU, nnssl's supervised trainer (budget from the plans' nnssl_hparams)
@@ -16,7 +16,7 @@ EPILOG = """examples:
       --case_threshold 0.9 --voxel_threshold 0.7 --finetune --derived_ids 601
   # equal total budget of 40 epochs: a 30-epoch teacher, a 10-epoch student that starts from its weights
   nnssl_hparams='{"num_epochs": 10}' nnssl_self_train -d 501 -c 3d_fullres -f all --rounds 1 \\
-      -tr nnSSLSupervisedTrainer -p nnSSLPlans --teacher_hparams '{"num_epochs": 30}' --warm_start
+      -tr nnSSLSupervisedTrainer -p nnSSLPlans --teacher_hparams '{"num_epochs": 30}' --warm_start all
   # an interrupted run resumes where it stopped: rerun the same command (a larger --rounds adds rounds)
 """
 
@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set voxels whose max-class probability is below this to an ignore label")
     p.add_argument("--finetune", action="store_true",
                    help="fine-tune each student on the labeled cases (-pretrained_weights) before the next round")
-    p.add_argument("--warm_start", action="store_true",
-                   help="each student starts from its teacher's weights (-pretrained_weights: all but the 1x1 "
-                        "segmentation layers) instead of from scratch")
+    p.add_argument("--warm_start", choices=WARM_STARTS, default=None,
+                   help="each student starts from its teacher's weights instead of from scratch: 'all' every layer "
+                        "(nnssl trainers: hyperparameter init_weights), 'pretrained_weights' nnU-Net's "
+                        "-pretrained_weights (segmentation layers re-initialised; any trainer)")
     p.add_argument("--teacher_hparams", type=_json_object, default=None, metavar="JSON",
                    help="nnssl hyperparameters of the teacher (round 0) only, merged over $nnssl_hparams, e.g. "
                         "'{\"num_epochs\": 30}' (nnssl trainers read them; nnUNetTrainer ignores them)")
@@ -74,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if opts.derived_ids and len(opts.derived_ids) < opts.rounds:
             print(f"[nnssl_self_train] note: --derived_ids gives {len(opts.derived_ids)} id(s) for {opts.rounds} "
                   f"round(s); later rounds get free ids", flush=True)
-        _check_trainer(opts.trainer)
+        _check_trainer(opts.trainer, opts.warm_start)
         run_self_training(opts)
     except Interrupted as e:
         print(f"[nnssl_self_train] {e}; rerun the same command to resume", file=sys.stderr)
@@ -85,13 +86,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _check_trainer(name: str) -> None:
-    """ValueError for nnssl trainers that need unlabeled data (derived datasets have none)."""
+def _check_trainer(name: str, warm_start: Optional[str] = None) -> None:
+    """ValueError for nnssl trainers that need unlabeled data (derived datasets have none), and for
+    ``--warm_start all`` with a trainer that has no ``init_weights`` hyperparameter."""
     import nnssl_trainers
+    from nnssl.hparams import collect_defaults
     cls = getattr(nnssl_trainers, name, None)
     if cls is not None and getattr(cls, "uses_unlabeled", False):
         raise ValueError(f"trainer {name} trains on unlabeled images, but self-training's datasets have none; "
                          f"use a supervised trainer (nnSSLSupervisedTrainer, nnUNetTrainer, ...)")
+    if warm_start == "all" and (cls is None or "init_weights" not in collect_defaults(cls)):
+        raise ValueError(f"--warm_start all needs an nnssl trainer (hyperparameter init_weights), not {name}; "
+                         f"use --warm_start pretrained_weights (nnU-Net's, segmentation layers re-initialised)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ from nnssl.self_training.pseudo_labels import check_threshold, make_pseudo_label
 STOP_ENV = "nnssl_self_train_stop_after"
 RUN_PREFIX = "nnSSLSelfTrain"
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth")
+#: how a student starts from its teacher: every layer (nnssl hyperparameter init_weights, nnssl trainers), or
+#: nnU-Net's -pretrained_weights (segmentation layers re-initialised, any trainer)
+WARM_STARTS = ("all", "pretrained_weights")
 
 
 class Interrupted(RuntimeError):
@@ -38,7 +41,7 @@ class Options:
     case_threshold: Optional[float] = None
     voxel_threshold: Optional[float] = None
     finetune: bool = False
-    warm_start: bool = False
+    warm_start: Optional[str] = None  # None, "all" or "pretrained_weights" (WARM_STARTS)
     teacher_hparams: Optional[Dict[str, Any]] = None
     derived_ids: Optional[List[int]] = None
     device: Optional[str] = None
@@ -110,13 +113,24 @@ def _device_args(opts: Options) -> List[str]:
     return out + (["-num_gpus", str(opts.num_gpus)] if opts.num_gpus else [])
 
 
-def teacher_env(opts: Options, environ: Dict[str, str] = os.environ) -> Dict[str, str]:
+def hparams_env(opts: Options, extra: Dict[str, Any], environ: Dict[str, str] = os.environ) -> Dict[str, str]:
+    """``{"nnssl_hparams": ...}``: ``extra`` merged over ``$nnssl_hparams`` (of ``opts.extra_env`` or ``environ``)."""
+    current = opts.extra_env.get(HPARAMS_ENV, environ.get(HPARAMS_ENV, ""))
+    return {HPARAMS_ENV: json.dumps({**load_env_overrides({HPARAMS_ENV: current}), **extra})}
+
+
+def teacher_env(opts: Options) -> Dict[str, str]:
     """Extra environment of the teacher's training: ``--teacher_hparams`` merged over ``$nnssl_hparams``."""
-    if not opts.teacher_hparams:
-        return {}
-    merged = {**load_env_overrides({HPARAMS_ENV: opts.extra_env.get(HPARAMS_ENV, environ.get(HPARAMS_ENV, ""))}),
-              **opts.teacher_hparams}
-    return {HPARAMS_ENV: json.dumps(merged)}
+    return hparams_env(opts, opts.teacher_hparams) if opts.teacher_hparams else {}
+
+
+def student_start(opts: Options, teacher_checkpoint: Path) -> tuple[Optional[Path], Dict[str, str]]:
+    """(-pretrained_weights, extra environment) of a student's training under ``--warm_start``."""
+    if opts.warm_start == "pretrained_weights":
+        return teacher_checkpoint, {}
+    if opts.warm_start == "all":
+        return None, hparams_env(opts, {"init_weights": str(teacher_checkpoint)})
+    return None, {}
 
 
 def _call(cmd: Sequence[str], opts: Options, env_update: Optional[Dict[str, str]] = None) -> None:
@@ -188,6 +202,8 @@ def validate(opts: Options, paths: Paths) -> tuple[str, Path]:
         raise ValueError(f"--rounds must be >= 1, got {opts.rounds}")
     check_threshold("--case_threshold", opts.case_threshold)
     check_threshold("--voxel_threshold", opts.voxel_threshold)
+    if opts.warm_start not in (None, *WARM_STARTS):
+        raise ValueError(f"--warm_start must be one of {list(WARM_STARTS)}, got {opts.warm_start!r}")
     if opts.teacher_hparams is not None and not isinstance(opts.teacher_hparams, dict):
         raise ValueError(f"--teacher_hparams must be a JSON object, got {opts.teacher_hparams!r}")
     if opts.derived_ids and len(set(opts.derived_ids)) != len(opts.derived_ids):
@@ -314,8 +330,8 @@ def _run_step(k: int, step: str, opts: Options, paths: Paths, base: str, raw: Pa
         return {}
     if step == "train":
         model.update(dataset=name, plans=opts.plans)
-        warm = model_folder(paths, teacher) / "checkpoint_final.pth" if opts.warm_start else None
-        folder = _train(paths, model, opts, pretrained=warm)
+        pretrained, env = student_start(opts, model_folder(paths, teacher) / "checkpoint_final.pth")
+        folder = _train(paths, model, opts, pretrained, env)
         return {"student": model, "student_folder": str(folder)} | ({} if opts.finetune else {"model": model})
     if step == "finetune":
         student = state["rounds"][str(k)]["student"]

@@ -22,7 +22,7 @@ VERSION = 1
 FIXED_SETTINGS = ("dataset", "configuration", "fold", "trainer", "plans", "case_threshold", "voxel_threshold",
                   "finetune", "warm_start", "teacher_hparams")
 #: value of a fixed setting that a state written before the setting existed implies
-SETTING_DEFAULTS: Dict[str, Any] = {"warm_start": False, "teacher_hparams": None}
+SETTING_DEFAULTS: Dict[str, Any] = {"warm_start": None, "teacher_hparams": None}
 
 
 def round_steps(k: int, finetune: bool) -> List[str]:
