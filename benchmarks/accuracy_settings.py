@@ -15,6 +15,34 @@ from typing import Any, Dict, Optional
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
 
 
+def load_settings(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
+    """A settings file, resolved: with ``"extends": "<file>"`` (relative to its folder) it is that file's settings
+    with its own keys merged over them (``merge_settings``), so a variant states only what differs."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise SystemExit(f"error: settings {path} extends itself (through {' -> '.join(p.name for p in _seen)})")
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"error: settings {path}: {e}") from None
+    base = settings.pop("extends", None)
+    return merge_settings(load_settings(path.parent / base, _seen + (path,)), settings) if base else settings
+
+
+def merge_settings(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    """``override`` over ``base``: nested dicts merged key by key, other values replaced; a method's spec is
+    replaced whole (methods are added or redefined, never merged)."""
+    out = dict(base)
+    for key, value in override.items():
+        if key == "methods":
+            out[key] = {**base.get(key, {}), **value}
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = merge_settings(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def archive_summary(src: Path, dest: Path) -> None:
     """Copy a finished run's summary to the archive; an archived file is never replaced by another run's."""
     if dest.is_file():

@@ -1,6 +1,8 @@
 """Accuracy at CPU scale: does each SSL trainer beat supervised-only at an equal iteration budget?
 
-For one settings file (``benchmarks/settings/*.json``, documented in docs/benchmarks.md) the harness
+For one settings file (``benchmarks/settings/*.json``, documented in docs/benchmarks.md; one with
+``"extends": "<file>"`` states only what differs from that file, see ``accuracy_settings.load_settings``)
+the harness
 1. prepares two raw datasets from the real data in its original layout: ``ssl`` (``split.labeled`` labeled
    cases, the rest of a ``split.pool`` of training cases unlabeled, ``split.test`` held-out test cases) and
    ``full`` (the same pool, all labeled, the same test cases: the all-labels upper bound);
@@ -34,7 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_report import collect_rows, pair_method, paired_rows, write_report  # noqa: E402
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
-                               jobs_warning, method_dataset)
+                               jobs_warning, load_settings, method_dataset)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -308,7 +310,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; needs 2+ cores per job "
                         "to gain anything; default 1)")
     a = p.parse_args(argv)
-    settings = json.loads(Path(a.settings).read_text())
+    settings = load_settings(Path(a.settings))
     if a.repetitions is not None:
         settings["repetitions"] = a.repetitions
     methods = a.methods or list(settings["methods"])

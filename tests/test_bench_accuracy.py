@@ -14,7 +14,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy_report as report  # noqa: E402
-from accuracy_settings import check_methods_distinct, check_same_settings, jobs_warning  # noqa: E402
+from accuracy_settings import (check_methods_distinct, check_same_settings, jobs_warning,  # noqa: E402
+                               load_settings)
 from bench_accuracy import Harness, self_train_budget  # noqa: E402
 
 
@@ -156,9 +157,30 @@ def test_work_folder_refuses_other_settings(tmp_path):
         check_same_settings(redefined, record)
 
 
+def test_settings_extend_another_file(tmp_path):
+    """"extends": the base file's settings with the variant's keys merged over them: nested dicts key by key,
+    methods added or replaced whole, other values replaced; a cycle is refused naming the files."""
+    (tmp_path / "base.json").write_text(json.dumps({
+        "name": "b", "split": {"pool": 30, "labeled": 3}, "hparams": {"num_epochs": 20, "save_every": 4},
+        "methods": {"sup": {"trainer": "S"}, "st": {"trainer": "S", "self_train": {"rounds": 1, "args": ["-x"]}}}}))
+    (tmp_path / "variant.json").write_text(json.dumps({
+        "extends": "base.json", "name": "v", "hparams": {"num_epochs": 40},
+        "methods": {"st": {"trainer": "S", "self_train": {"rounds": 2}}, "cps": {"trainer": "C"}}}))
+    assert load_settings(tmp_path / "variant.json") == {
+        "name": "v", "split": {"pool": 30, "labeled": 3}, "hparams": {"num_epochs": 40, "save_every": 4},
+        "methods": {"sup": {"trainer": "S"}, "st": {"trainer": "S", "self_train": {"rounds": 2}},
+                    "cps": {"trainer": "C"}}}
+    (tmp_path / "base.json").write_text(json.dumps({"extends": "variant.json", "name": "b"}))
+    with pytest.raises(SystemExit, match="variant.json extends itself"):
+        load_settings(tmp_path / "variant.json")
+    k1 = load_settings(REPO / "benchmarks" / "settings" / "hippocampus_cpu_1k.json")  # a shipped variant
+    assert k1["name"] == "hippocampus_cpu_1k" and k1["hparams"]["num_epochs"] == 40 and "extends" not in k1
+    assert k1["split"]["labeled"] == 3 and {"supervised", "dual_guard"} <= set(k1["methods"])
+
+
 def test_methods_sharing_a_results_folder_are_refused():
     for path in sorted((REPO / "benchmarks" / "settings").glob("*.json")):  # the shipped settings pass
-        check_methods_distinct(json.loads(path.read_text()))
+        check_methods_distinct(load_settings(path))
     twin = {"methods": {"dual": {"trainer": "T"}, "dual_v2": {"trainer": "T", "hparams": {"eta": 50}},
                         "dual_full": {"trainer": "T", "dataset": "full"}}}
     with pytest.raises(SystemExit, match="'dual' and 'dual_v2' both train T"):
