@@ -10,7 +10,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from nnssl_trainers.dual import nnSSLDualTrainer
-from nnssl_trainers.fg_ramp import nnSSLFixedDynamicTrainer_QG_FgRamp
+from nnssl_trainers.fg_ramp import nnSSLDualTrainer_FgRamp, nnSSLFixedDynamicTrainer_FgRamp, \
+    nnSSLFixedDynamicTrainer_QG_FgRamp
 from nnssl_trainers.qg import nnSSLDualTrainer_QG, nnSSLMeanTeacherTrainer_QG
 
 #: read-only: the classes below share this one mapping as their hparam_defaults
@@ -37,5 +38,17 @@ class nnSSLDualTrainer_QG_Guard(nnSSLDualTrainer_QG):
 
 class nnSSLFixedDynamicTrainer_QG_FgRamp_Guard(nnSSLFixedDynamicTrainer_QG_FgRamp):
     """Method B (identical pair) with quality guidance, the foreground-gated ramp start and the collapse guard."""
+
+    hparam_defaults: Mapping[str, Any] = COLLAPSE_GUARD
+
+
+class nnSSLDualTrainer_FgRamp_Guard(nnSSLDualTrainer_FgRamp):
+    """Method A with the foreground-gated ramp start and the collapse guard."""
+
+    hparam_defaults: Mapping[str, Any] = COLLAPSE_GUARD
+
+
+class nnSSLFixedDynamicTrainer_FgRamp_Guard(nnSSLFixedDynamicTrainer_FgRamp):
+    """Method B (identical pair) with the foreground-gated ramp start and the collapse guard."""
 
     hparam_defaults: Mapping[str, Any] = COLLAPSE_GUARD

@@ -8,10 +8,10 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from nnssl_trainers.dual import nnSSLDualTrainer
-from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainerHetero
+from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer, nnSSLFixedDynamicTrainerHetero
 from nnssl_trainers.qg import nnSSLDualTrainer_QG, nnSSLFixedDynamicTrainer_QG
 
-#: read-only: the four classes below share this one mapping as their hparam_defaults
+#: read-only: the five classes below share this one mapping as their hparam_defaults
 FOREGROUND_GATE: Mapping[str, Any] = MappingProxyType({"ramp_start": "foreground"})
 
 
@@ -23,6 +23,12 @@ class nnSSLDualTrainer_FgRamp(nnSSLDualTrainer):
 
 class nnSSLDualTrainer_QG_FgRamp(nnSSLDualTrainer_QG):
     """Method A with quality guidance and the foreground-gated ramp start."""
+
+    hparam_defaults: Mapping[str, Any] = FOREGROUND_GATE
+
+
+class nnSSLFixedDynamicTrainer_FgRamp(nnSSLFixedDynamicTrainer):
+    """Method B (identical pair) with the foreground-gated ramp start."""
 
     hparam_defaults: Mapping[str, Any] = FOREGROUND_GATE
 

@@ -64,8 +64,8 @@ def test_bad_overrides_give_clear_errors(env, message):
 
 
 @pytest.mark.parametrize("suffix, module, key, value, parent_value, count", [
-    ("_FgRamp", "nnssl_trainers.fg_ramp", "ramp_start", "foreground", "first_step", 4),
-    ("_Guard", "nnssl_trainers.collapse_guard", "collapse_guard", "restart", "off", 4),
+    ("_FgRamp", "nnssl_trainers.fg_ramp", "ramp_start", "foreground", "first_step", 5),
+    ("_Guard", "nnssl_trainers.collapse_guard", "collapse_guard", "restart", "off", 6),
 ])
 def test_hyperparameter_variants_differ_from_their_parent_only_in_their_key(suffix, module, key, value,
                                                                             parent_value, count):
