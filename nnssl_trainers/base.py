@@ -37,6 +37,7 @@ from nnssl.monitoring import SSL_TERMS_PREFIX, label_shares, prediction_shares
 from nnssl_trainers.architectures import build_partner_network
 from nnssl_trainers.checkpointing import CheckpointMixin
 from nnssl_trainers.ensemble import SoftmaxEnsemble
+from nnssl_trainers.labeled_share import LabeledShareMixin
 from nnssl_trainers.progress import SSLLocalLogger
 from nnssl_trainers.ramp_schedule import RampScheduleMixin
 from nnssl_trainers.wrapping import unwrap
@@ -46,7 +47,7 @@ NNUNET_ATTRIBUTES = ("num_epochs", "num_iterations_per_epoch", "num_val_iteratio
                      "weight_decay", "oversample_foreground_percent", "save_every")
 
 
-class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, nnUNetTrainer):
+class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, LabeledShareMixin, nnUNetTrainer):
     """Shared semi-supervised machinery on top of nnU-Net's trainer (constructor unchanged)."""
 
     hparam_defaults: Dict[str, Any] = {
@@ -141,6 +142,7 @@ class nnSSLTrainerBase(RampScheduleMixin, CheckpointMixin, nnUNetTrainer):
             raise ValueError(f"hyperparameter deploy={self.hparams['deploy']!r}: expected 'ensemble' or one of "
                              f"{list(self.all_networks())}")
         self.load_initial_weights()  # hparam init_weights (CheckpointMixin)
+        self.check_labeled_share()  # hparam labeled_share (LabeledShareMixin)
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         self.loss = self._build_loss()
         self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)

@@ -257,6 +257,22 @@ def test_warm_start_student_and_teacher_budget(tmp_path, monkeypatch, warm_start
     assert run.teacher_env(run.Options(dataset="1", configuration="c", rounds=1)) == {}  # no override: none
 
 
+def test_labeled_share_reaches_the_students_only(monkeypatch):
+    """--labeled_share becomes the students' nnssl hyperparameter labeled_share, beside a warm start's."""
+    monkeypatch.setenv("nnssl_hparams", json.dumps({"num_epochs": 1}))
+    ckpt = Path("/r/checkpoint_final.pth")
+    opts = run.Options(dataset="1", configuration="c", rounds=1, labeled_share=0.5)
+    assert run.student_start(opts, ckpt) == (None, {"nnssl_hparams": json.dumps({"num_epochs": 1,
+                                                                                  "labeled_share": 0.5})})
+    pretrained, env = run.student_start(run.Options(**{**opts.__dict__, "warm_start": "all"}), ckpt)
+    assert pretrained is None and json.loads(env["nnssl_hparams"]) == {"num_epochs": 1, "labeled_share": 0.5,
+                                                                       "init_weights": str(ckpt)}
+    pretrained, env = run.student_start(run.Options(**{**opts.__dict__, "warm_start": "pretrained_weights"}), ckpt)
+    assert pretrained == ckpt and json.loads(env["nnssl_hparams"])["labeled_share"] == 0.5
+    assert run.student_start(run.Options(dataset="1", configuration="c", rounds=1), ckpt) == (None, {})
+    assert run.teacher_env(opts) == {}  # the teacher's dataset has no pseudo-labeled case
+
+
 def test_cli_errors(tmp_path, monkeypatch, capsys):
     paths = run.Paths(*(tmp_path / k for k in ("raw", "pre", "res")))
     base = _synthetic_base(paths)
@@ -273,6 +289,10 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
     assert "--voxel_threshold must be a probability" in capsys.readouterr().err
     assert cli_main(args[:7] + ["nnUNetTrainer", "-p", "P", "--warm_start", "all"]) == 1
     assert "--warm_start all needs an nnssl trainer" in capsys.readouterr().err
+    assert cli_main(args[:7] + ["nnUNetTrainer", "-p", "P", "--labeled_share", "0.5"]) == 1
+    assert "--labeled_share needs an nnssl trainer" in capsys.readouterr().err
+    assert cli_main(args + ["--labeled_share", "1"]) == 1
+    assert "--labeled_share must be a number between 0 and 1" in capsys.readouterr().err
     assert cli_main(["-d", "9"] + args[2:]) == 1
     assert "dataset id 9: no DatasetXXX_ folder" in capsys.readouterr().err
     (paths.raw / "Dataset011_Other").mkdir()
@@ -332,7 +352,8 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     ws = hippo_ws
     args = ["nnssl_self_train", "-d", "501", "-c", "3d_fullres", "-f", "0", "-tr", "nnSSLSupervisedTrainer", "-p",
             TINY_PLANS, "-device", "cpu", "-np", "1", "--case_threshold", "0.0", "--voxel_threshold", "0.4",
-            "--derived_ids", "581", "582", "--warm_start", "all", "--teacher_hparams", '{"num_iterations_per_epoch": 3}']
+            "--derived_ids", "581", "582", "--warm_start", "all", "--teacher_hparams", '{"num_iterations_per_epoch": 3}',
+            "--labeled_share", "0.5"]
     env = {"nnssl_hparams": FAST}
     run_dir = ws.res / HIPPO_DATASET / SELF_TRAIN_DIR / "fold_0"
     teacher = ws.res / HIPPO_DATASET / f"nnSSLSupervisedTrainer__{TINY_PLANS}_SelfTrainR0__3d_fullres" / "fold_0"
@@ -354,6 +375,9 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     log = _training_log(student1)
     assert f"init_weights: every network (net) starts from {teacher / 'checkpoint_final.pth'}, all layers" in log
     assert '"num_iterations_per_epoch": 2,' in log
+    # --labeled_share 0.5: half of the student's patches from the labeled cases (the teacher is not reweighted)
+    assert "labeled_share: a training patch comes from a labeled case with probability 0.500" in log
+    assert "labeled_share:" not in _training_log(teacher)
     assert not {"round 0/1: train", "round 1/1: predict", "round 1/1: pseudo_labels"} & set(out.splitlines()[1:])
     assert {p: tree_digest(p) for p in kept} == kept
     _check_round(ws, run_dir, 1, 581)

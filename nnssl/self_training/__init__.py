@@ -15,7 +15,9 @@ Round 0 trains the teacher on the labeled cases. Round k >= 1:
    val = base val (never a pseudo-labeled case);
 5. ``train``: the student, same trainer/plans/configuration/fold, on the derived dataset (from scratch, or
    with ``--warm_start`` from the previous model's weights: ``all`` layers through the nnssl hyperparameter
-   ``init_weights``, or nnU-Net's ``-pretrained_weights``, segmentation layers re-initialised);
+   ``init_weights``, or nnU-Net's ``-pretrained_weights``, segmentation layers re-initialised; with
+   ``--labeled_share S`` a patch comes from a labeled case with probability S, hyperparameter
+   ``labeled_share``);
 6. ``finetune`` (``--finetune``): ``nnUNetv2_train -pretrained_weights`` of the student on the base dataset.
 
 nnU-Net names a results folder ``TRAINER__PLANS__CONFIG``; models trained on the base dataset name their

@@ -17,6 +17,8 @@ EPILOG = """examples:
   # equal total budget of 40 epochs: a 30-epoch teacher, a 10-epoch student that starts from its weights
   nnssl_hparams='{"num_epochs": 10}' nnssl_self_train -d 501 -c 3d_fullres -f all --rounds 1 \\
       -tr nnSSLSupervisedTrainer -p nnSSLPlans --teacher_hparams '{"num_epochs": 30}' --warm_start all
+  # the same, with half of the student's patches from the 3 labeled cases instead of 3 in 30
+  ... --warm_start all --labeled_share 0.5
   # an interrupted run resumes where it stopped: rerun the same command (a larger --rounds adds rounds)
 """
 
@@ -49,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher_hparams", type=_json_object, default=None, metavar="JSON",
                    help="nnssl hyperparameters of the teacher (round 0) only, merged over $nnssl_hparams, e.g. "
                         "'{\"num_epochs\": 30}' (nnssl trainers read them; nnUNetTrainer ignores them)")
+    p.add_argument("--labeled_share", type=float, default=None, metavar="S",
+                   help="students draw a training patch from a labeled case with probability S (0 < S < 1) instead "
+                        "of uniformly over labeled + pseudo-labeled cases (nnssl trainers: hyperparameter "
+                        "labeled_share); default: uniform")
     p.add_argument("--derived_ids", type=int, nargs="+", default=None,
                    help="dataset ids of the derived datasets of rounds 1..K (default: free ids above the base id)")
     p.add_argument("-device", default=None, help="passed to nnUNetv2_train/-predict (cuda, cpu, mps)")
@@ -75,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if opts.derived_ids and len(opts.derived_ids) < opts.rounds:
             print(f"[nnssl_self_train] note: --derived_ids gives {len(opts.derived_ids)} id(s) for {opts.rounds} "
                   f"round(s); later rounds get free ids", flush=True)
-        _check_trainer(opts.trainer, opts.warm_start)
+        _check_trainer(opts.trainer, opts.warm_start, opts.labeled_share)
         run_self_training(opts)
     except Interrupted as e:
         print(f"[nnssl_self_train] {e}; rerun the same command to resume", file=sys.stderr)
@@ -86,9 +92,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _check_trainer(name: str, warm_start: Optional[str] = None) -> None:
+def _check_trainer(name: str, warm_start: Optional[str] = None, labeled_share: Optional[float] = None) -> None:
     """ValueError for nnssl trainers that need unlabeled data (derived datasets have none), and for
-    ``--warm_start all`` with a trainer that has no ``init_weights`` hyperparameter."""
+    ``--warm_start all`` or ``--labeled_share`` with a trainer that lacks the hyperparameter they set."""
     import nnssl_trainers
     from nnssl.hparams import collect_defaults
     cls = getattr(nnssl_trainers, name, None)
@@ -98,6 +104,8 @@ def _check_trainer(name: str, warm_start: Optional[str] = None) -> None:
     if warm_start == "all" and (cls is None or "init_weights" not in collect_defaults(cls)):
         raise ValueError(f"--warm_start all needs an nnssl trainer (hyperparameter init_weights), not {name}; "
                          f"use --warm_start pretrained_weights (nnU-Net's, segmentation layers re-initialised)")
+    if labeled_share is not None and (cls is None or "labeled_share" not in collect_defaults(cls)):
+        raise ValueError(f"--labeled_share needs an nnssl trainer (hyperparameter labeled_share), not {name}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from nnssl.cli.discovery import with_ext_trainer_path
 from nnssl.data.raw import get_unlabeled_cases, load_dataset_json
+from nnssl.data.sampling import check_share
 from nnssl.hparams import ENV_VAR as HPARAMS_ENV, load_env_overrides
 from nnssl.self_training import derived, state as st
 from nnssl.self_training.pseudo_labels import check_threshold, make_pseudo_labels
@@ -43,6 +44,7 @@ class Options:
     finetune: bool = False
     warm_start: Optional[str] = None  # None, "all" or "pretrained_weights" (WARM_STARTS)
     teacher_hparams: Optional[Dict[str, Any]] = None
+    labeled_share: Optional[float] = None
     derived_ids: Optional[List[int]] = None
     device: Optional[str] = None
     num_gpus: Optional[int] = None
@@ -125,12 +127,13 @@ def teacher_env(opts: Options) -> Dict[str, str]:
 
 
 def student_start(opts: Options, teacher_checkpoint: Path) -> tuple[Optional[Path], Dict[str, str]]:
-    """(-pretrained_weights, extra environment) of a student's training under ``--warm_start``."""
-    if opts.warm_start == "pretrained_weights":
-        return teacher_checkpoint, {}
+    """(-pretrained_weights, extra environment) of a student's training under ``--warm_start`` and
+    ``--labeled_share`` (nnssl hyperparameters init_weights and labeled_share)."""
+    extra: Dict[str, Any] = {} if opts.labeled_share is None else {"labeled_share": opts.labeled_share}
     if opts.warm_start == "all":
-        return None, hparams_env(opts, {"init_weights": str(teacher_checkpoint)})
-    return None, {}
+        extra["init_weights"] = str(teacher_checkpoint)
+    pretrained = teacher_checkpoint if opts.warm_start == "pretrained_weights" else None
+    return pretrained, hparams_env(opts, extra) if extra else {}
 
 
 def _call(cmd: Sequence[str], opts: Options, env_update: Optional[Dict[str, str]] = None) -> None:
@@ -169,7 +172,8 @@ def _save_json(obj: object, path: Path) -> None:
 def _settings(opts: Options, base: str) -> dict:
     return {"dataset": base, "configuration": opts.configuration, "fold": opts.fold, "trainer": opts.trainer,
             "plans": opts.plans, "case_threshold": opts.case_threshold, "voxel_threshold": opts.voxel_threshold,
-            "finetune": opts.finetune, "warm_start": opts.warm_start, "teacher_hparams": opts.teacher_hparams}
+            "finetune": opts.finetune, "warm_start": opts.warm_start, "teacher_hparams": opts.teacher_hparams,
+            "labeled_share": opts.labeled_share}
 
 
 def _check_stop(k: int, step: str) -> None:
@@ -204,6 +208,8 @@ def validate(opts: Options, paths: Paths) -> tuple[str, Path]:
     check_threshold("--voxel_threshold", opts.voxel_threshold)
     if opts.warm_start not in (None, *WARM_STARTS):
         raise ValueError(f"--warm_start must be one of {list(WARM_STARTS)}, got {opts.warm_start!r}")
+    if opts.labeled_share is not None:
+        check_share(opts.labeled_share, "--labeled_share")
     if opts.teacher_hparams is not None and not isinstance(opts.teacher_hparams, dict):
         raise ValueError(f"--teacher_hparams must be a JSON object, got {opts.teacher_hparams!r}")
     if opts.derived_ids and len(set(opts.derived_ids)) != len(opts.derived_ids):

@@ -20,9 +20,9 @@ STATE_FILE = "state.json"
 VERSION = 1
 #: settings that define a run; changing one of them on resume is an error (start a new run instead)
 FIXED_SETTINGS = ("dataset", "configuration", "fold", "trainer", "plans", "case_threshold", "voxel_threshold",
-                  "finetune", "warm_start", "teacher_hparams")
+                  "finetune", "warm_start", "teacher_hparams", "labeled_share")
 #: value of a fixed setting that a state written before the setting existed implies
-SETTING_DEFAULTS: Dict[str, Any] = {"warm_start": None, "teacher_hparams": None}
+SETTING_DEFAULTS: Dict[str, Any] = {"warm_start": None, "teacher_hparams": None, "labeled_share": None}
 
 
 def round_steps(k: int, finetune: bool) -> List[str]:
