@@ -5,8 +5,8 @@ row), averaged over the repetitions; the table gives mean +- std over test cases
 HD95/ASD in mm over cases where they are defined. Gap closed = (Dice_m - Dice_sup) / (Dice_full - Dice_sup)
 with Dice_sup of ``supervised`` (the labeled cases only) and Dice_full of ``full`` (all pool cases labeled),
 both at the same budget. Paired comparison with supervised-only over the same test cases: share of cases
-improved and the Wilcoxon signed-rank p-value; ``paired_rows`` compares any two methods or single runs
-(``method`` or ``method:rN``) the same way.
+improved and the Wilcoxon signed-rank p-value; ``paired_rows`` compares any two methods, single runs
+or outside runs (``method``, ``method:rN`` or an nnssl_evaluate summary file) the same way.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
+
+from accuracy_settings import method_trainer
 
 METRICS = ("dice", "jaccard", "hd95_mm", "asd_mm")
 HEADERS = ("Dice (%)", "Jaccard (%)", "HD95 (mm)", "ASD (mm)")
@@ -61,7 +63,7 @@ def collect_rows(summaries: Mapping[str, Mapping[int, Path]], settings: Dict[str
             raise ValueError(f"{method}: repetitions evaluated different test cases")
         values = {k: np.array([_nanmean([r[c][k] for r in runs]) for c in cases]) for k in METRICS}
         run_values = [[r[c]["dice"] for c in cases] for r in runs]
-        rows.append({"method": method, "trainer": settings["methods"][method]["trainer"], "cases": cases,
+        rows.append({"method": method, "trainer": method_trainer(settings, method), "cases": cases,
                      "values": {k: v.tolist() for k, v in values.items()},
                      "stats": {k: {"mean": _nanmean(v), "std": _nanstd(v),
                                    "n": int(np.sum(~np.isnan(v)))} for k, v in values.items()},
@@ -95,16 +97,26 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
     return float(wilcoxon(a, b).pvalue)
 
 
+def is_summary_file(spec: str) -> bool:
+    """Whether a ``--pair`` operand names an nnssl_evaluate summary file (a run made outside the harness)."""
+    return spec.endswith(".json") and Path(spec).is_file()
+
+
 def pair_method(spec: str) -> str:
     """The method a ``--pair`` operand names: ``method`` or ``method:rN``."""
     return spec.partition(":")[0]
 
 
 def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray, List[str]]:
-    """Per-case Dice named by ``spec``: ``method`` (averaged over its runs, as in the table) or ``method:rN``
-    (its run N alone); returns (values, test cases). Raises ValueError naming what exists."""
+    """Per-case Dice named by ``spec``: ``method`` (averaged over its runs, as in the table), ``method:rN``
+    (its run N alone) or the path of an nnssl_evaluate summary; returns (values, test cases). Raises
+    ValueError naming what exists."""
     method, run = pair_method(spec), spec.partition(":")[2]
     by = {r["method"]: r for r in rows}
+    if method not in by and is_summary_file(spec):
+        values = per_case_values(json.loads(Path(spec).read_text()))
+        cases = sorted(values)
+        return np.array([values[c]["dice"] for c in cases]), cases
     if method not in by:
         raise ValueError(f"pair {spec!r}: no finished run of method {method!r} (reported: {sorted(by)})")
     row = by[method]

@@ -9,10 +9,12 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 #: settings keys that may change between runs in one work folder (methods are added, runs repeated)
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
+#: a self-training method's round-0 model (its teacher) is reported as a method of this name suffix
+TEACHER_SUFFIX = "_teacher"
 
 
 def load_settings(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
@@ -61,6 +63,26 @@ def method_dataset(spec: Dict[str, Any]) -> str:
     return spec.get("dataset", "ssl")
 
 
+def teacher_method(method: str) -> str:
+    """The name under which a self-training method's teacher (its round-0 model) is evaluated and reported."""
+    return method + TEACHER_SUFFIX
+
+
+def self_training_methods(settings: Dict[str, Any]) -> List[str]:
+    """The settings' self-training methods (their specs have ``self_train``), in settings order."""
+    return [m for m, spec in settings["methods"].items() if "self_train" in spec]
+
+
+def method_trainer(settings: Dict[str, Any], method: str) -> str:
+    """The trainer of a settings method, or of the self-training method whose teacher ``method`` names."""
+    if method in settings["methods"]:
+        return settings["methods"][method]["trainer"]
+    for m in self_training_methods(settings):
+        if teacher_method(m) == method:
+            return settings["methods"][m]["trainer"]
+    raise KeyError(f"{method!r} is neither a method of the settings nor a self-training method's teacher")
+
+
 def check_methods_distinct(settings: Dict[str, Any]) -> None:
     """Refuse two methods that would train into one nnU-Net results folder (same trainer on the same
     dataset, e.g. differing only in ``hparams``): the second would reuse the first's checkpoint. A
@@ -74,6 +96,10 @@ def check_methods_distinct(settings: Dict[str, Any]) -> None:
                              f"{key[1]} dataset and would share one results folder; make the variant a "
                              "trainer subclass")
         seen[key] = m
+    clash = [teacher_method(m) for m in self_training_methods(settings) if teacher_method(m) in settings["methods"]]
+    if clash:
+        raise SystemExit(f"error: method(s) {clash} share the name under which a self-training method's teacher is "
+                         "reported; rename them")
 
 
 def check_same_settings(settings: Dict[str, Any], record: Path) -> None:

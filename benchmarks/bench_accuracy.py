@@ -12,7 +12,8 @@ the harness
    with the budget as nnssl hyperparameters;
 3. trains every method (nnUNetv2_train; ``nnssl_self_train`` for self-training with the budget split
    over its teacher and rounds, see :func:`self_train_budget`; the quality predictor once per repetition for
-   the _QG trainers), predicts the test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate);
+   the _QG trainers), predicts the test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate); a
+   self-training run's teacher (its round-0 model) is evaluated too and reported as ``<method>_teacher``;
 4. writes ``results.json``, ``results.md`` (tables in the papers' layout, gap closed) and ``dice.png``.
 Finished steps are skipped when the harness is re-run with the same work folder (resume after a stop).
 With ``--archive DIR`` every finished run's evaluation summary is also kept in ``DIR/<settings name>/``
@@ -34,9 +35,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_report import collect_rows, pair_method, paired_rows, write_report  # noqa: E402
+from accuracy_report import collect_rows, is_summary_file, pair_method, paired_rows, write_report  # noqa: E402
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
-                               jobs_warning, load_settings, method_dataset)
+                               jobs_warning, load_settings, method_dataset, self_training_methods,
+                               teacher_method)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -189,14 +191,18 @@ class Harness:
         return stored if stored is not None and stored.is_file() else None
 
     def run_method(self, method: str, rep: int) -> Path:
-        """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON."""
+        """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON. A self-training
+        method's teacher is evaluated too (:meth:`evaluate_teacher`)."""
         spec = self.s["methods"][method]
-        which = method_dataset(spec)
-        summary = self.summary_path(method, rep)
-        out = summary.parent
         finished = self.finished_summary(method, rep)
-        if finished is not None:
-            return finished
+        if finished is None:
+            finished = self._train_and_evaluate(method, rep, spec)
+        if "self_train" in spec:
+            self.evaluate_teacher(method, rep)
+        return finished
+
+    def _train_and_evaluate(self, method: str, rep: int, spec: Dict[str, Any]) -> Path:
+        which = method_dataset(spec)
         plans, fold, trainer = self.plans_name(rep), str(self.s["fold"]), spec["trainer"]
         hparams = dict(spec.get("hparams", {}))
         if spec.get("quality_predictor"):
@@ -212,19 +218,39 @@ class Harness:
                 cont = ["--c"] if ckpt.with_name("checkpoint_latest.pth").is_file() else []
                 self.run(f"train_{method}_r{rep}", "nnUNetv2_train", model_dataset, self.cfg, fold, "-tr", trainer,
                          "-p", plans, "-device", self.device, *cont, env=env)
+        return self._predict_and_evaluate(method, rep, model_dataset, plans, trainer, fold)
+
+    def _predict_and_evaluate(self, name: str, rep: int, dataset: str, plans: str, trainer: str, fold: str) -> Path:
+        """nnUNetv2_predict the test cases with one trained model, nnssl_evaluate them; the summary lands at
+        ``summary_path(name, rep)`` (moved there complete) and in the archive."""
+        out = self.summary_path(name, rep).parent
         tmp = out.with_name(out.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         test_images = self.folders["nnUNet_raw"] / self.dataset_name("ssl") / "imagesTs"
-        self.run(f"predict_{method}_r{rep}", "nnUNetv2_predict", "-i", str(test_images), "-o", str(tmp), "-d",
-                 model_dataset, "-c", self.cfg, "-f", fold, "-tr", trainer, "-p", plans, "-device", self.device,
+        self.run(f"predict_{name}_r{rep}", "nnUNetv2_predict", "-i", str(test_images), "-o", str(tmp), "-d",
+                 dataset, "-c", self.cfg, "-f", fold, "-tr", trainer, "-p", plans, "-device", self.device,
                  "-npp", "1", "-nps", "1", "--disable_progress_bar",
                  *([] if self.s.get("tta", True) else ["--disable_tta"]))
-        self.run(f"evaluate_{method}_r{rep}", "nnssl_evaluate", "-ref",
+        self.run(f"evaluate_{name}_r{rep}", "nnssl_evaluate", "-ref",
                  str(self.folders["nnUNet_raw"] / self.dataset_name("ssl") / "labelsTs"), "-pred", str(tmp),
                  "-d", str(self.ids["ssl"]), "-np", "1")
         shutil.rmtree(out, ignore_errors=True)
         os.rename(tmp, out)
-        return self.finished_summary(method, rep)
+        return self.finished_summary(name, rep)
+
+    def evaluate_teacher(self, method: str, rep: int) -> Optional[Path]:
+        """The teacher of a self-training run (its round-0 model, a supervised-only run of the teacher's budget)
+        on the test cases, reported as method ``<method>_teacher``, so that what a round adds is measured
+        on the same run. None when the run's nnssl_self_train state is not in this work folder (a run known
+        only from the archive)."""
+        name = teacher_method(method)
+        finished = self.finished_summary(name, rep)
+        state = self.self_train_state(method, rep)
+        if finished is not None or not state.is_file():
+            return finished
+        model = json.loads(state.read_text())["rounds"]["0"]["model"]
+        return self._predict_and_evaluate(name, rep, model["dataset"], model["plans"], model["trainer"],
+                                          str(model["fold"]))
 
     def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
         """nnssl_self_train within the settings' budget (:func:`self_train_budget`); returns the final model's
@@ -236,8 +262,8 @@ class Harness:
         hp = {**json.loads(env.get("nnssl_hparams", "{}")), **self.s["hparams"], "num_epochs": student}
         if teacher != student:
             args += ["--teacher_hparams", json.dumps({"num_epochs": teacher})]
-        st_methods = [m for m, sp in self.s["methods"].items() if "self_train" in sp]
-        base = self.ids["self_train"] + 20 * rep + 5 * st_methods.index(method)  # rounds <= 4 per method
+        # rounds <= 4 per method
+        base = self.ids["self_train"] + 20 * rep + 5 * self_training_methods(self.s).index(method)
         derived = [str(base + k) for k in range(1, rounds + 1)]
         plans = self.self_train_plans(method, rep)
         if plans != self.plans_name(rep):  # a named copy: this method's own run and results folders
@@ -304,7 +330,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "e.g. docs/results, to commit): archived runs count as finished and are reported")
     p.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
                    help="also compare A with B paired over the test cases (repeatable); each is a method (its runs "
-                        "averaged per case) or one run of it, METHOD:rN, e.g. --pair dual_qg_fgramp supervised:r1")
+                        "averaged per case), one run of it, METHOD:rN, or an nnssl_evaluate summary file (a run "
+                        "made outside the harness), e.g. --pair dual_qg_fgramp supervised:r1")
     p.add_argument("-device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--jobs", type=int, default=1,
                    help="methods trained at the same time (CPU: each gets OMP_NUM_THREADS=1; needs 2+ cores per job "
@@ -317,9 +344,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in methods if m not in settings["methods"]]
     if unknown:
         p.error(f"unknown method(s) {unknown}; the settings define {list(settings['methods'])}")
-    unpaired = [x for pair in a.pair for x in pair if pair_method(x) not in methods]
+    reported = methods + [teacher_method(m) for m in methods if "self_train" in settings["methods"][m]]
+    unpaired = [x for pair in a.pair for x in pair if pair_method(x) not in reported and not is_summary_file(x)]
     if unpaired:
-        p.error(f"--pair {unpaired}: not among the reported methods {methods}")
+        p.error(f"--pair {unpaired}: neither among the reported methods {reported} nor an nnssl_evaluate "
+                "summary file")
     check_methods_distinct(settings)
     archive = Path(a.archive).absolute() if a.archive else None
     records = [Path(a.workdir) / "settings.json"] + ([archive / settings["name"] / "settings.json"] if archive else [])
@@ -341,7 +370,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         missing = [m for m, files in found.items() if not files]
         if missing:
             print(f"no finished run, left out of the report: {', '.join(missing)}", file=sys.stderr)
-        return _report({m: f for m, f in found.items() if f}, settings, out, command, a.pair)
+        return _report(_with_teachers(h, {m: f for m, f in found.items() if f}, reps), settings, out, command,
+                       a.pair)
     warning = jobs_warning(a.jobs, a.device, os.cpu_count())
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -363,7 +393,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if failed:
         print(f"error: {len(failed)} method run(s) failed: {sorted(failed)}; no report written", file=sys.stderr)
         return 1
-    return _report({m: {rep: done[(m, rep)] for rep in reps} for m in methods}, settings, out, command, a.pair)
+    summaries = {m: {rep: done[(m, rep)] for rep in reps} for m in methods}
+    return _report(_with_teachers(h, summaries, reps), settings, out, command, a.pair)
+
+
+def _with_teachers(h: Harness, summaries: Dict[str, Dict[int, Path]], reps: range) -> Dict[str, Dict[int, Path]]:
+    """``summaries`` with each self-training method's evaluated teachers as method ``<method>_teacher`` (right
+    after it; left out when none of its runs' teachers was evaluated)."""
+    out = {}
+    for m, files in summaries.items():
+        out[m] = files
+        if "self_train" in h.s["methods"][m]:
+            teachers = {rep: f for rep in reps if (f := h.finished_summary(teacher_method(m), rep)) is not None}
+            if teachers:
+                out[teacher_method(m)] = teachers
+    return out
 
 
 def _report(summaries: Dict[str, Dict[int, Path]], settings: Dict[str, Any], out: Path, command: str,

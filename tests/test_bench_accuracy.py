@@ -184,18 +184,28 @@ def test_self_training_branch_splits_the_budget_and_predicts_with_the_final_mode
             method = "st_sup" if arg("-tr") == "nnSSLSupervisedTrainer" else "st_mt"
             state = h.self_train_state(method, int(arg("-p")[-1]))
             state.parent.mkdir(parents=True)
+            teacher = {"dataset": "Dataset571_hippo_tiny_ssl", "plans": "P_teacher", "trainer": arg("-tr"),
+                       "fold": "all", "configuration": "3d_fullres"}
             state.write_text(json.dumps({"final": {"dataset": f"Dataset{last_id}_Student", "plans": "P_student",
-                                                   "trainer": arg("-tr")}}))
+                                                   "trainer": arg("-tr")}, "rounds": {"0": {"model": teacher}}}))
         elif cmd[0] == "nnUNetv2_predict":
             Path(arg("-o")).mkdir(parents=True)
         elif cmd[0] == "nnssl_evaluate":
-            (Path(arg("-pred")) / "nnssl_summary.json").write_text(json.dumps(_summary({"a": {1: 0.5, 2: 0.5}})))
+            dice = 0.5 if "teacher" not in arg("-pred") else 0.25
+            (Path(arg("-pred")) / "nnssl_summary.json").write_text(json.dumps(_summary({"a": {1: dice, 2: dice}})))
 
     h.run = record
     summary = h.run_method("st_sup", 1)
     assert summary == h.summary_path("st_sup", 1) and summary.is_file()
-    assert [c[0] for c in calls] == ["nnssl_self_train", "nnUNetv2_predict", "nnssl_evaluate"]
-    (_, st, env), (_, predict, _), (_, evaluate, _) = calls
+    assert [c[0] for c in calls] == ["nnssl_self_train"] + ["nnUNetv2_predict", "nnssl_evaluate"] * 2
+    (_, st, env), (_, predict, _), (_, evaluate, _), (_, teacher_predict, _), _ = calls
+    # the teacher (round-0 model of the state) is evaluated on the same test cases, as method st_sup_teacher
+    for flag, value in (("-d", "Dataset571_hippo_tiny_ssl"), ("-p", "P_teacher"), ("-f", "all"),
+                        ("-i", predict[predict.index("-i") + 1])):
+        assert teacher_predict[teacher_predict.index(flag) + 1] == value, flag
+    teacher_summary = h.summary_path("st_sup_teacher", 1)
+    assert json.loads(teacher_summary.read_text())["per_case"][0]["metrics"]["1"]["dice"] == 0.25
+    del calls[3:]
     # 6 epochs over teacher + 2 rounds; ids 580 + 20 * run + 5 * (index among the self-training methods)
     assert json.loads(env["nnssl_hparams"]) == {**settings["hparams"], "num_epochs": 2}
     assert st[st.index("--derived_ids") + 1:][:2] == ["606", "607"] and st[-2:] == ["--case_threshold", "0.5"]
@@ -205,6 +215,11 @@ def test_self_training_branch_splits_the_budget_and_predicts_with_the_final_mode
         assert predict[predict.index(flag) + 1] == value, flag
     assert evaluate[evaluate.index("-ref") + 1].endswith("Dataset571_hippo_tiny_ssl/labelsTs")
     assert h.run_method("st_sup", 1) == summary and len(calls) == 3  # finished: nothing runs again
+    teacher_summary.unlink()  # a run finished before teachers were evaluated: only the teacher runs
+    assert h.run_method("st_sup", 1) == summary and [c[0] for c in calls[3:]] == ["nnUNetv2_predict",
+                                                                                  "nnssl_evaluate"]
+    assert teacher_summary.is_file()
+    del calls[3:]
     h.run_method("st_mt", 0)
     _, st, env = calls[3]
     assert json.loads(env["nnssl_hparams"])["num_epochs"] == 3  # 6 epochs over teacher + 1 round
@@ -327,7 +342,7 @@ def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
     assert "| full | supervised:r0 | 90.00 | 50.00 | +40.00 | 100% |" in (tmp_path / "r2p" / "results.md").read_text()
     with pytest.raises(SystemExit):
         main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2q"), "--pair", "full", "cps_qg"])
-    assert "not among the reported methods" in capsys.readouterr().err
+    assert "neither among the reported methods" in capsys.readouterr().err
 
     other = _fake_finished_run(tmp_path / "session3", "supervised", 0, 0.7)  # another run, same name
     check_same_settings(TINY_SETTINGS, tmp_path / "session3" / "settings.json")
@@ -335,6 +350,43 @@ def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
         main(args + ["--workdir", str(tmp_path / "session3"), "--out", str(tmp_path / "r3")])
     assert (stored / "supervised_r0.json").read_bytes() == sup.read_bytes()  # the archived run is kept
     assert other.is_file()
+
+
+def test_report_lists_teachers_and_pairs_with_outside_runs(tmp_path, capsys):
+    """A self-training method's evaluated teachers are reported as <method>_teacher right after it, with its
+    trainer, and can be paired with it; a --pair operand may be the summary file of a run made outside the
+    harness (evaluated on the same test cases), a method whose teacher was not evaluated gets no teacher row."""
+    from bench_accuracy import main
+    st = {"trainer": "nnSSLSupervisedTrainer", "self_train": {"rounds": 1}}
+    st2 = {"trainer": "nnSSLMeanTeacherTrainer", "self_train": {"rounds": 1}}
+    settings = {**TINY_SETTINGS, "methods": {**TINY_SETTINGS["methods"], "st": st, "st2": st2}}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(settings))
+    work = tmp_path / "work"
+    work.mkdir()
+    check_same_settings(settings, work / "settings.json")
+    for method, rep, dice in (("supervised", 0, 0.5), ("st", 0, 0.8), ("st", 1, 0.6), ("st_teacher", 0, 0.7),
+                              ("st2", 0, 0.6)):
+        _fake_finished_run(work, method, rep, dice)
+    outside = _fake_finished_run(tmp_path / "elsewhere", "x", 0, 0.65)
+    args = ["--settings", str(path), "--workdir", str(work), "--report_only", "--repetitions", "2",
+            "--methods", "supervised", "st", "st2", "--out", str(tmp_path / "r")]
+    assert main(args + ["--pair", "st:r0", "st_teacher", "--pair", "st", str(outside)]) == 0
+    result = json.loads((tmp_path / "r" / "results.json").read_text())
+    rows = [(r["method"], r["trainer"], r["run_dice"]) for r in result["rows"]]
+    assert rows == [("supervised", "nnSSLSupervisedTrainer", [0.5]), ("st", "nnSSLSupervisedTrainer", [0.8, 0.6]),
+                    ("st_teacher", "nnSSLSupervisedTrainer", [0.7]), ("st2", "nnSSLMeanTeacherTrainer", [0.6])]
+    pairs = [(q["a"], q["b"], round(q["difference"], 6)) for q in result["pairs"]]
+    assert pairs == [("st:r0", "st_teacher", 0.1), ("st", str(outside), 0.05)]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(args + ["--pair", "st", str(tmp_path / "missing.json")])
+    assert "nor an nnssl_evaluate summary file" in capsys.readouterr().err
+    assert main(args + ["--pair", "st", "st2_teacher"]) == 1  # a teacher that was not evaluated
+    assert "no finished run of method 'st2_teacher'" in capsys.readouterr().err
+    clash = {**settings, "methods": {**settings["methods"], "st_teacher": {"trainer": "nnUNetTrainer"}}}
+    with pytest.raises(SystemExit, match="teacher is reported"):
+        check_methods_distinct(clash)
 
 
 @pytest.mark.parametrize("jobs,device,cores,warns", [
