@@ -114,7 +114,10 @@ def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray,
     method, run = pair_method(spec), spec.partition(":")[2]
     by = {r["method"]: r for r in rows}
     if method not in by and is_summary_file(spec):
-        values = per_case_values(json.loads(Path(spec).read_text()))
+        try:
+            values = per_case_values(json.loads(Path(spec).read_text()))
+        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"pair {spec!r}: not an nnssl_evaluate summary ({type(e).__name__}: {e})") from None
         cases = sorted(values)
         return np.array([values[c]["dice"] for c in cases]), cases
     if method not in by:

@@ -384,6 +384,12 @@ def test_report_lists_teachers_and_pairs_with_outside_runs(tmp_path, capsys):
     assert "nor an nnssl_evaluate summary file" in capsys.readouterr().err
     assert main(args + ["--pair", "st", "st2_teacher"]) == 1  # a teacher that was not evaluated
     assert "no finished run of method 'st2_teacher'" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    for text in ("{not json", json.dumps({"per_case": []})):  # not an nnssl_evaluate summary: named, no report
+        other.write_text(text)
+        assert main(args + ["--out", str(tmp_path / "r_bad"), "--pair", "st", str(other)]) == 1
+        assert f"pair '{other}': not an nnssl_evaluate summary" in capsys.readouterr().err
+    assert not (tmp_path / "r_bad").exists()
     clash = {**settings, "methods": {**settings["methods"], "st_teacher": {"trainer": "nnUNetTrainer"}}}
     with pytest.raises(SystemExit, match="teacher is reported"):
         check_methods_distinct(clash)
