@@ -11,7 +11,7 @@ the harness
    (``nnssl_derive_plans``, one plans name per repetition so repeated runs keep separate result folders)
    with the budget as nnssl hyperparameters;
 3. trains every method (nnUNetv2_train; ``nnssl_self_train`` for self-training with the budget split
-   over its teacher and rounds, see :func:`self_train_budget`; the quality predictor once per repetition for
+   over its teacher and rounds, see ``accuracy_self_training``; the quality predictor once per repetition for
    the _QG trainers), predicts the test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate); a
    self-training run's teacher (its round-0 model) is evaluated too and reported as ``<method>_teacher``;
 4. writes ``results.json``, ``results.md`` (tables in the papers' layout, gap closed) and ``dice.png``.
@@ -32,18 +32,18 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_report import collect_rows, is_summary_file, pair_method, paired_rows, write_report  # noqa: E402
+from accuracy_self_training import SelfTrainingRuns, self_train_budget  # noqa: E402,F401 (re-exported)
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
-                               jobs_warning, load_settings, method_dataset, self_training_methods,
-                               teacher_method)
+                               jobs_warning, load_settings, method_dataset, teacher_method)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Harness:
+class Harness(SelfTrainingRuns):
     """One settings file, one work folder (nnU-Net's three folders below it), resumable."""
 
     def __init__(self, settings: Dict[str, Any], workdir: Path, data_root: Path, device: str, log=print,
@@ -237,78 +237,6 @@ class Harness:
         shutil.rmtree(out, ignore_errors=True)
         os.rename(tmp, out)
         return self.finished_summary(name, rep)
-
-    def evaluate_teacher(self, method: str, rep: int) -> Optional[Path]:
-        """The teacher of a self-training run (its round-0 model, a supervised-only run of the teacher's budget)
-        on the test cases, reported as method ``<method>_teacher``, so that what a round adds is measured
-        on the same run. None when the run's nnssl_self_train state is not in this work folder (a run known
-        only from the archive)."""
-        name = teacher_method(method)
-        finished = self.finished_summary(name, rep)
-        state = self.self_train_state(method, rep)
-        if finished is not None or not state.is_file():
-            return finished
-        model = json.loads(state.read_text())["rounds"]["0"]["model"]
-        return self._predict_and_evaluate(name, rep, model["dataset"], model["plans"], model["trainer"],
-                                          str(model["fold"]))
-
-    def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
-        """nnssl_self_train within the settings' budget (:func:`self_train_budget`); returns the final model's
-        (dataset, plans, trainer)."""
-        rounds = int(spec["self_train"]["rounds"])
-        args = list(spec["self_train"].get("args", []))
-        teacher, student = self_train_budget(int(self.s["hparams"]["num_epochs"]), rounds,
-                                             spec["self_train"].get("teacher_fraction"), "--finetune" in args)
-        hp = {**json.loads(env.get("nnssl_hparams", "{}")), **self.s["hparams"], "num_epochs": student}
-        if teacher != student:
-            args += ["--teacher_hparams", json.dumps({"num_epochs": teacher})]
-        # rounds <= 4 per method
-        base = self.ids["self_train"] + 20 * rep + 5 * self_training_methods(self.s).index(method)
-        derived = [str(base + k) for k in range(1, rounds + 1)]
-        plans = self.self_train_plans(method, rep)
-        if plans != self.plans_name(rep):  # a named copy: this method's own run and results folders
-            from nnssl.self_training.derived import copy_plans
-            copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name("ssl"), self.plans_name(rep), plans)
-        self.run(f"self_train_{method}_r{rep}", "nnssl_self_train", "-d", str(self.ids["ssl"]), "-c", self.cfg,
-                 "-f", str(self.s["fold"]), "-p", plans, "-tr", spec["trainer"], "--rounds",
-                 str(rounds), "--derived_ids", *derived, "-device", self.device, "-np", "1",
-                 *args, env={"nnssl_hparams": json.dumps(hp)})
-        final = json.loads(self.self_train_state(method, rep).read_text())["final"]  # its reported model
-        return str(final["dataset"]), final["plans"], final["trainer"]
-
-    def self_train_plans(self, method: str, rep: int) -> str:
-        """Plans of a self-training method's run: the run's plans, or a copy named ``<plans>_<plans_suffix>`` when
-        the method sets one (so two self-training methods with one trainer keep apart, as nnU-Net keeps
-        plans apart by name)."""
-        suffix = self.s["methods"][method]["self_train"].get("plans_suffix")
-        return f"{self.plans_name(rep)}_{suffix}" if suffix else self.plans_name(rep)
-
-    def self_train_state(self, method: str, rep: int) -> Path:
-        """The state.json of a self-training method's nnssl_self_train run (nnssl's own run-folder naming)."""
-        from nnssl.self_training.run import Options, Paths, run_folder
-        paths = Paths(*(self.folders[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")))
-        spec = self.s["methods"][method]
-        opts = Options(dataset=self.dataset_name("ssl"), configuration=self.cfg, fold=str(self.s["fold"]),
-                       rounds=int(spec["self_train"]["rounds"]), trainer=spec["trainer"],
-                       plans=self.self_train_plans(method, rep))
-        return run_folder(paths, self.dataset_name("ssl"), opts) / "state.json"
-
-
-def self_train_budget(epochs: int, rounds: int, teacher_fraction: Optional[float] = None,
-                      finetune: bool = False) -> Tuple[int, int]:
-    """(teacher epochs, epochs of each later training) so that the teacher and the rounds' trainings (a student,
-    plus its fine-tuning with ``--finetune``) add up to at most ``epochs``: the teacher gets
-    ``round(teacher_fraction * epochs)`` and the rest is split evenly; without a fraction every training gets
-    ``epochs // n_trainings``."""
-    later = rounds * (2 if finetune else 1)
-    if teacher_fraction is None:
-        each = max(1, epochs // (later + 1))
-        return each, each
-    if not 0.0 < teacher_fraction < 1.0:
-        raise ValueError(f"self_train teacher_fraction must be in (0, 1), got {teacher_fraction}")
-    teacher = max(1, round(teacher_fraction * epochs))
-    return teacher, max(1, (epochs - teacher) // later)
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
