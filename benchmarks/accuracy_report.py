@@ -5,8 +5,11 @@ row), averaged over the repetitions; the table gives mean +- std over test cases
 HD95/ASD in mm over cases where they are defined. Gap closed = (Dice_m - Dice_sup) / (Dice_full - Dice_sup)
 with Dice_sup of ``supervised`` (the labeled cases only) and Dice_full of ``full`` (all pool cases labeled),
 both at the same budget. Paired comparison with supervised-only over the same test cases: share of cases
-improved and the Wilcoxon signed-rank p-value; ``paired_rows`` compares any two methods, single runs
-or outside runs (``method``, ``method:rN`` or an nnssl_evaluate summary file) the same way.
+improved and the Wilcoxon signed-rank p-value. Run against run (training randomness, which the per-case
+test does not see): the share of (run of A, run of B) pairs in which A's mean Dice is higher, ties counted
+half, i.e. U / (n_A n_B) of the Mann-Whitney test, with its two-sided p over the run means. ``paired_rows``
+compares any two methods, single runs or outside runs (``method``, ``method:rN`` or an nnssl_evaluate
+summary file) both ways.
 """
 from __future__ import annotations
 
@@ -82,12 +85,26 @@ def _add_comparisons(rows: List[Dict[str, Any]]) -> None:
         r["gap_closed"] = gap_closed(r["stats"]["dice"]["mean"], float(np.mean(sup)), full)
         if r["method"] != "supervised":
             r.update(_paired(np.array(r["values"]["dice"]), sup))
+            r.update(run_level(r["run_dice"], by["supervised"]["run_dice"]))
 
 
 def _paired(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
     """Per-case a against b over the same cases: share of cases with a > b and the Wilcoxon signed-rank p
     (1.0 when a == b everywhere)."""
     return {"improved_cases": float(np.mean(a > b)), "wilcoxon_p": _wilcoxon(a, b)}
+
+
+def run_level(runs_a: Sequence[float], runs_b: Sequence[float]) -> Dict[str, float]:
+    """Mean Dice of A's runs (n_A) against B's (n_B): ``runs_above`` = U / (n_A n_B) with
+    U = #{(i, j): a_i > b_j} + #{(i, j): a_i = b_j} / 2, and ``runs_p``, the two-sided Mann-Whitney p
+    (1.0 when nothing can be ordered: one run each, or all run means equal)."""
+    a, b = np.asarray(runs_a, dtype=float), np.asarray(runs_b, dtype=float)
+    u = float(np.sum(a[:, None] > b[None, :]) + 0.5 * np.sum(a[:, None] == b[None, :]))
+    both = np.concatenate([a, b])
+    if a.size * b.size == 1 or np.all(both == both[0]):
+        return {"runs_above": u / (a.size * b.size), "runs_p": 1.0}
+    from scipy.stats import mannwhitneyu
+    return {"runs_above": u / (a.size * b.size), "runs_p": float(mannwhitneyu(a, b, alternative="two-sided").pvalue)}
 
 
 def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
@@ -107,10 +124,10 @@ def pair_method(spec: str) -> str:
     return spec.partition(":")[0]
 
 
-def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray, List[str]]:
+def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray, List[str], List[float]]:
     """Per-case Dice named by ``spec``: ``method`` (averaged over its runs, as in the table), ``method:rN``
-    (its run N alone) or the path of an nnssl_evaluate summary; returns (values, test cases). Raises
-    ValueError naming what exists."""
+    (its run N alone) or the path of an nnssl_evaluate summary; returns (values, test cases, mean Dice of
+    each run). Raises ValueError naming what exists."""
     method, run = pair_method(spec), spec.partition(":")[2]
     by = {r["method"]: r for r in rows}
     if method not in by and is_summary_file(spec):
@@ -119,43 +136,48 @@ def pair_operand(rows: Sequence[Dict[str, Any]], spec: str) -> Tuple[np.ndarray,
         except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
             raise ValueError(f"pair {spec!r}: not an nnssl_evaluate summary ({type(e).__name__}: {e})") from None
         cases = sorted(values)
-        return np.array([values[c]["dice"] for c in cases]), cases
+        dice = np.array([values[c]["dice"] for c in cases])
+        return dice, cases, [_nanmean(dice)]
     if method not in by:
         raise ValueError(f"pair {spec!r}: no finished run of method {method!r} (reported: {sorted(by)})")
     row = by[method]
     if not run:
-        return np.array(row["values"]["dice"]), row["cases"]
+        return np.array(row["values"]["dice"]), row["cases"], list(row["run_dice"])
     if not (run.startswith("r") and run[1:].isdigit() and int(run[1:]) in row["runs"]):
         raise ValueError(f"pair {spec!r}: {method} has runs {['r%d' % k for k in row['runs']]}")
-    return np.array(row["run_values"][row["runs"].index(int(run[1:]))]), row["cases"]
+    k = row["runs"].index(int(run[1:]))
+    return np.array(row["run_values"][k]), row["cases"], [row["run_dice"][k]]
 
 
 def paired_rows(rows: Sequence[Dict[str, Any]], pairs: Sequence[Sequence[str]]) -> List[Dict[str, Any]]:
-    """One paired comparison per (A, B): mean Dice of each over the same test cases, mean difference A - B,
-    share of cases where A is better, Wilcoxon signed-rank p."""
+    """One comparison per (A, B): mean Dice of each over the same test cases, mean difference A - B,
+    share of cases where A is better, Wilcoxon signed-rank p, and run against run (``run_level``)."""
     out = []
     for a, b in pairs:
-        (va, cases_a), (vb, cases_b) = pair_operand(rows, a), pair_operand(rows, b)
+        (va, cases_a, runs_a), (vb, cases_b, runs_b) = pair_operand(rows, a), pair_operand(rows, b)
         if cases_a != cases_b:
             raise ValueError(f"pair {a!r} {b!r}: evaluated on different test cases")
         out.append({"a": a, "b": b, "dice_a": _nanmean(va), "dice_b": _nanmean(vb),
-                    "difference": _nanmean(va - vb), **_paired(va, vb)})
+                    "difference": _nanmean(va - vb), **_paired(va, vb), **run_level(runs_a, runs_b)})
     return out
 
 
 def pairs_table(pairs: Sequence[Dict[str, Any]]) -> str:
     """Markdown table of ``paired_rows``' output (Dice in %)."""
-    lines = ["| A | B | Dice A (%) | Dice B (%) | A - B | Cases A better | Wilcoxon p |", "|" + "---|" * 7]
+    lines = ["| A | B | Dice A (%) | Dice B (%) | A - B | Cases A better | Wilcoxon p | Runs A > B | Mann-Whitney p |",
+             "|" + "---|" * 9]
     for p in pairs:
         lines.append(f"| {p['a']} | {p['b']} | {100 * p['dice_a']:.2f} | {100 * p['dice_b']:.2f} | "
-                     f"{100 * p['difference']:+.2f} | {100 * p['improved_cases']:.0f}% | {p['wilcoxon_p']:.3g} |")
+                     f"{100 * p['difference']:+.2f} | {100 * p['improved_cases']:.0f}% | {p['wilcoxon_p']:.3g} | "
+                     f"{100 * p['runs_above']:.0f}% | {p['runs_p']:.3g} |")
     return "\n".join(lines)
 
 
 def markdown_table(rows: List[Dict[str, Any]]) -> str:
-    """The papers' layout plus run spread, gap closed and the paired comparison with supervised-only; n/a where a
-    distance is undefined on every case (an empty prediction or reference)."""
-    head = ["Method", "Trainer", *HEADERS, "Dice per run", "Gap closed", "Cases improved", "Wilcoxon p"]
+    """The papers' layout plus run spread, gap closed and the comparison with supervised-only (per case, and
+    run against run); n/a where a distance is undefined on every case (an empty prediction or reference)."""
+    head = ["Method", "Trainer", *HEADERS, "Dice per run", "Gap closed", "Cases improved", "Wilcoxon p",
+            "Runs > sup."]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["method"], f"`{r['trainer']}`"]
@@ -168,6 +190,8 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
         cells.append("" if r["method"] in ("supervised", "full") or np.isnan(gc) else f"{100 * gc:.0f}%")
         cells.append("" if r["method"] == "supervised" or np.isnan(imp) else f"{100 * imp:.0f}%")
         cells.append("" if np.isnan(p) else f"{p:.3g}")
+        above, p_runs = r.get("runs_above", np.nan), r.get("runs_p", np.nan)
+        cells.append("" if np.isnan(above) else f"{100 * above:.0f}% (p {p_runs:.2g})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -53,6 +53,8 @@ def test_rows_average_classes_then_repetitions(tmp_path):
     assert rows["cps"]["values"]["hd95_mm"] == pytest.approx([1.5, 1.5])
     table = report.markdown_table(list(rows.values()))
     assert "| cps | `T_cps` | 72.50 ± 7.50 |" in table and "| 50% | 100% |" in table
+    # cps's runs (0.70, 0.75) both above supervised's one run (0.60): 100% of the run pairs
+    assert rows["cps"]["runs_above"] == 1.0 and table.splitlines()[-1].endswith("| 100% (p 0.67) |")
     assert "| 1.50 ± 0.00 | n/a |" in table  # HD95 defined (1.5 mm), ASD undefined on every case
 
 
@@ -74,8 +76,25 @@ def test_pairs_compare_methods_and_single_runs_by_hand(tmp_path):
     assert pairs[2]["difference"] == pytest.approx(-0.4 / 3) and pairs[2]["improved_cases"] == pytest.approx(1 / 3)
     from scipy.stats import wilcoxon
     assert pairs[1]["wilcoxon_p"] == pytest.approx(wilcoxon([0.8, 0.5, 0.9], [0.7, 0.8, 0.9]).pvalue)
+    # run against run: cps's one run (mean 0.733) above supervised's 0.6, below its 0.8 -> 1 of 2 pairs
+    assert pairs[0]["runs_above"] == pytest.approx(0.5) and pairs[1]["runs_above"] == 0.0
+    assert pairs[1]["runs_p"] == 1.0  # one run each: nothing to order
     table = report.pairs_table(pairs)
     assert "| cps | supervised:r2 | 73.33 | 80.00 | -6.67 | 33% |" in table
+    assert table.splitlines()[2].endswith("| 50% | 1 |")
+
+
+def test_run_level_by_hand():
+    # a = (0.80, 0.82, 0.70), b = (0.75, 0.80): pairs a > b: 0.80>0.75, 0.82>0.75, 0.82>0.80 -> 3,
+    # tie 0.80 = 0.80 -> 0.5, so U = 3.5 of 6
+    got = report.run_level([0.80, 0.82, 0.70], [0.75, 0.80])
+    assert got["runs_above"] == pytest.approx(3.5 / 6)
+    from scipy.stats import mannwhitneyu
+    assert got["runs_p"] == pytest.approx(mannwhitneyu([0.80, 0.82, 0.70], [0.75, 0.80]).pvalue)
+    # every run of A above every run of B: U / (n_A n_B) = 1 and the exact two-sided p = 2 / C(7, 3) = 2 / 35
+    got = report.run_level([0.9, 0.91, 0.92], [0.5, 0.6, 0.7, 0.8])
+    assert got["runs_above"] == 1.0 and got["runs_p"] == pytest.approx(2 / 35)
+    assert report.run_level([0.7, 0.7], [0.7]) == {"runs_above": 0.5, "runs_p": 1.0}
 
 
 @pytest.mark.parametrize("spec,message", [("mean_teacher", "no finished run of method 'mean_teacher'"),

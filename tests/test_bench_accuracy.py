@@ -270,6 +270,7 @@ def test_report_lists_teachers_and_pairs_with_outside_runs(tmp_path, capsys):
                     ("st_teacher", "nnSSLSupervisedTrainer", [0.7]), ("st2", "nnSSLMeanTeacherTrainer", [0.6])]
     pairs = [(q["a"], q["b"], round(q["difference"], 6)) for q in result["pairs"]]
     assert pairs == [("st:r0", "st_teacher", 0.1), ("st", str(outside), 0.05)]
+    assert [q["runs_above"] for q in result["pairs"]] == [1.0, 0.5]  # st's runs 0.8, 0.6 against the outside 0.65
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(args + ["--pair", "st", str(tmp_path / "missing.json")])
