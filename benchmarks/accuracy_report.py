@@ -246,6 +246,7 @@ def write_report(rows: List[Dict[str, Any]], settings: Dict[str, Any], out: Path
     text = (f"Settings `{settings['name']}`, {n} test cases, {per_method}, "
             f"commit {commit}.\nCommand: `{command}`\n\n" + markdown_table(rows) + "\n")
     if pairs:
-        text += "\nPaired over the test cases (per-case Dice, class mean; a method's runs averaged per case):\n\n" \
+        text += ("\nPaired over the test cases (per-case Dice, class mean; a method's runs averaged per case), "
+                 "and run against run (each run's mean Dice):\n\n") \
                 + pairs_table(pairs) + "\n"
     (out / "results.md").write_text(text)
