@@ -197,7 +197,8 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
 
 
 def plot_dice(rows: List[Dict[str, Any]], path: Path, title: str) -> None:
-    """Per-case Dice (dots) and mean (bar) per method."""
+    """Per-case Dice (dots, a method's runs averaged per case), mean (bar) and each run's mean Dice (orange
+    ticks: run-to-run spread, e.g. a supervised run that never separates the classes) per method."""
     import matplotlib
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
@@ -207,10 +208,13 @@ def plot_dice(rows: List[Dict[str, Any]], path: Path, title: str) -> None:
         d = 100 * np.array(r["values"]["dice"])
         ax.bar(i, np.mean(d), color="#9ecae1" if r["method"] not in ("supervised", "full") else "#cccccc")
         ax.scatter(i + rng.uniform(-0.25, 0.25, d.size), d, s=6, color="#08519c", zorder=3)
+        ax.scatter(np.full(len(r["run_dice"]), i), 100 * np.array(r["run_dice"]), marker="_", s=250,
+                   color="#e6550d", zorder=4, label="mean Dice of one run" if i == 0 else None)
     ax.set_xticks(range(len(rows)), [r["method"] for r in rows], rotation=35, ha="right")
     ax.set_ylabel("Dice (%) per test case, bar = mean")
     ax.set_title(title)
-    lo = min(100 * min(r["values"]["dice"]) for r in rows)
+    ax.legend(loc="lower right", fontsize="small")
+    lo = min(100 * min(min(r["values"]["dice"]), min(r["run_dice"])) for r in rows)
     ax.set_ylim(max(0.0, lo - 5), 100)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
