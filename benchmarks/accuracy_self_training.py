@@ -69,7 +69,6 @@ class SelfTrainingRuns:
         return run_folder(paths, self.dataset_name("ssl"), opts) / "state.json"
 
 
-
 def self_train_budget(epochs: int, rounds: int, teacher_fraction: Optional[float] = None,
                       finetune: bool = False) -> Tuple[int, int]:
     """(teacher epochs, epochs of each later training) so that the teacher and the rounds' trainings (a student,
