@@ -7,15 +7,19 @@ from nnssl_trainers.mean_teacher import nnSSLMeanTeacherTrainer
 from nnssl_trainers.supervised import nnSSLSupervisedTrainer
 from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixedDynamicTrainer_QG, \
     nnSSLMeanTeacherTrainer_QG
-from nnssl_trainers.fg_ramp import nnSSLDualTrainer_FgRamp, nnSSLDualTrainer_QG_FgRamp, \
-    nnSSLFixedDynamicTrainer_FgRamp, nnSSLFixedDynamicTrainerHetero_FgRamp, nnSSLFixedDynamicTrainer_QG_FgRamp
-from nnssl_trainers.collapse_guard import nnSSLDualTrainer_Guard, nnSSLMeanTeacherTrainer_QG_Guard, \
-    nnSSLDualTrainer_QG_Guard, nnSSLFixedDynamicTrainer_QG_FgRamp_Guard, nnSSLDualTrainer_FgRamp_Guard, \
-    nnSSLFixedDynamicTrainer_FgRamp_Guard
+from nnssl_trainers.schedule_variants import nnSSLDualTrainer_PaperRamp, nnSSLDualTrainerPerClass_PaperRamp, \
+    nnSSLDualTrainer_QG_PaperRamp, nnSSLFixedDynamicTrainer_PaperRamp, nnSSLFixedDynamicTrainerHetero_PaperRamp, \
+    nnSSLFixedDynamicTrainer_QG_PaperRamp, nnSSLDualTrainer_NoGuard, nnSSLDualTrainer_QG_NoGuard, \
+    nnSSLFixedDynamicTrainer_NoGuard, nnSSLFixedDynamicTrainerHetero_NoGuard, nnSSLFixedDynamicTrainer_QG_NoGuard, \
+    nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate, nnSSLMeanTeacherTrainer_QG_Guard
 
-__all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer", "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer",
-           "nnSSLDualTrainerPerClass", "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
-           "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG", "nnSSLDualTrainer_FgRamp",
-           "nnSSLDualTrainer_QG_FgRamp", "nnSSLFixedDynamicTrainer_FgRamp", "nnSSLFixedDynamicTrainerHetero_FgRamp", "nnSSLFixedDynamicTrainer_QG_FgRamp",
-           "nnSSLDualTrainer_Guard", "nnSSLMeanTeacherTrainer_QG_Guard", "nnSSLDualTrainer_QG_Guard",
-           "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard", "nnSSLDualTrainer_FgRamp_Guard", "nnSSLFixedDynamicTrainer_FgRamp_Guard"]
+__all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer",
+           "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer", "nnSSLDualTrainerPerClass",
+           "nnSSLFixedDynamicTrainerHetero", "nnSSLMeanTeacherTrainer_QG", "nnSSLCPSTrainer_QG",
+           "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG", "nnSSLDualTrainer_PaperRamp",
+           "nnSSLDualTrainerPerClass_PaperRamp", "nnSSLDualTrainer_QG_PaperRamp",
+           "nnSSLFixedDynamicTrainer_PaperRamp", "nnSSLFixedDynamicTrainerHetero_PaperRamp",
+           "nnSSLFixedDynamicTrainer_QG_PaperRamp", "nnSSLDualTrainer_NoGuard", "nnSSLDualTrainer_QG_NoGuard",
+           "nnSSLFixedDynamicTrainer_NoGuard", "nnSSLFixedDynamicTrainerHetero_NoGuard",
+           "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate",
+           "nnSSLMeanTeacherTrainer_QG_Guard"]

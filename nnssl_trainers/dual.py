@@ -23,6 +23,7 @@ from nnssl.losses.dual import (DISAGREEMENT_MODES, bidirectional_uncertainty_los
                                prototype_loss_from_selection, select_prototype_voxels)
 from nnssl_trainers.architectures import DecoderFeatures
 from nnssl_trainers.base import nnSSLTrainerBase
+from nnssl_trainers.ramp_schedule import GUARDED_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
 
 
@@ -38,6 +39,7 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
         "temperature": 0.5, "ue_both_directions": True,
         "lambda_c": 0.1, "gamma": 1.0, "n_max": 4096,
         "pgl_reliability": "batch",  # 'per_class': one entropy threshold per pseudo-label class (not the paper)
+        **GUARDED_SCHEDULE,  # not the paper's ramp start: see nnssl_trainers.ramp_schedule
     }
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "partner"}

@@ -28,6 +28,7 @@ from torch import nn
 from nnssl.deep_supervision import full_resolution
 from nnssl.pseudo_labels import com_fusion, cutmix, fixed_crop, shift_offsets, shifted_crops, temporary_label
 from nnssl_trainers.base import nnSSLTrainerBase
+from nnssl_trainers.ramp_schedule import GUARDED_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
 
 
@@ -42,6 +43,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         "cutmix_ratio": 2.0 / 3.0,  # box volume / patch volume
         "weight_fix": 1.0,
         "weight_dyn": 1.0,
+        **GUARDED_SCHEDULE,  # not the paper's ramp start: see nnssl_trainers.ramp_schedule
     }
 
     subnetwork_kinds = {"net_a": "plans", "net_b": "plans"}

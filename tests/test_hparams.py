@@ -63,21 +63,59 @@ def test_bad_overrides_give_clear_errors(env, message):
         resolve_hparams(Child, None, env)
 
 
-@pytest.mark.parametrize("suffix, module, key, value, parent_value, count", [
-    ("_FgRamp", "nnssl_trainers.fg_ramp", "ramp_start", "foreground", "first_step", 5),
-    ("_Guard", "nnssl_trainers.collapse_guard", "collapse_guard", "restart", "off", 6),
+SCHEDULE_KEYS = ("ramp_start", "collapse_guard")
+
+
+@pytest.mark.parametrize("suffix, schedule, count", [
+    ("_PaperRamp", ("first_step", "off"), 6),
+    ("_NoGuard", ("foreground", "off"), 5),
+    ("_NoGate", ("first_step", "restart"), 2),
+    ("_Guard", ("first_step", "restart"), 1),
 ])
-def test_hyperparameter_variants_differ_from_their_parent_only_in_their_key(suffix, module, key, value,
-                                                                            parent_value, count):
-    """Each _FgRamp trainer is its parent with ramp_start='foreground', each _Guard trainer its parent with
-    collapse_guard='restart'; nothing else changes."""
+def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix, schedule, count):
+    """Each ramp-schedule variant is its parent with (ramp_start, collapse_guard) = ``schedule``; nothing else
+    changes, whatever its parent's default schedule."""
     import nnssl_trainers
     variants = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.endswith(suffix)]
     assert len(variants) == count
     for cls in variants:
-        assert cls.__module__ == module
+        assert cls.__module__ == "nnssl_trainers.schedule_variants"
         parent = cls.__mro__[1]
         child, base = resolve_hparams(cls, environ={}), resolve_hparams(parent, environ={})
-        assert child[key] == value and base[key] == parent_value
-        assert {k: v for k, v in child.items() if k != key} == \
-               {k: v for k, v in base.items() if k != key}, cls.__name__
+        assert tuple(child[k] for k in SCHEDULE_KEYS) == schedule, cls.__name__
+        assert {k: v for k, v in child.items() if k not in SCHEDULE_KEYS} == \
+               {k: v for k, v in base.items() if k not in SCHEDULE_KEYS}, cls.__name__
+
+
+def test_methods_a_and_b_default_to_gate_and_guard_and_the_baselines_to_the_papers_schedule():
+    """The shipped defaults: methods A and B (and their variants by pseudo-label reliability, pair and quality
+    guidance) start ramp(t) at the foreground gate and restart it after a collapse; Mean Teacher and CPS keep
+    the papers' schedule. An explicit override still wins."""
+    import nnssl_trainers as t
+    guarded = [t.nnSSLDualTrainer, t.nnSSLDualTrainerPerClass, t.nnSSLDualTrainer_QG, t.nnSSLFixedDynamicTrainer,
+               t.nnSSLFixedDynamicTrainerHetero, t.nnSSLFixedDynamicTrainer_QG]
+    papers = [t.nnSSLMeanTeacherTrainer, t.nnSSLCPSTrainer, t.nnSSLMeanTeacherTrainer_QG, t.nnSSLCPSTrainer_QG]
+    for cls in guarded + papers:
+        hp = resolve_hparams(cls, environ={})
+        expected = ("foreground", "restart") if cls in guarded else ("first_step", "off")
+        assert tuple(hp[k] for k in SCHEDULE_KEYS) == expected, cls.__name__
+    hp = resolve_hparams(t.nnSSLDualTrainer, environ={"nnssl_hparams": '{"ramp_start": "first_step"}'})
+    assert (hp["ramp_start"], hp["collapse_guard"]) == ("first_step", "restart")
+
+
+def test_former_trainer_names_are_found_by_nnunets_lookup_with_the_same_schedule(monkeypatch):
+    """A checkpoint stores its trainer's name and nnUNetv2_predict looks it up: the names of earlier versions
+    resolve, through nnU-Net's own lookup, to the class that has that trainer's schedule today."""
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    import nnssl_trainers
+    from nnssl.cli.discovery import ext_trainer_folder
+    monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
+    schedules = {"nnSSLDualTrainer_FgRamp": ("foreground", "off"), "nnSSLDualTrainer_Guard": ("first_step", "restart"),
+                 "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": ("foreground", "restart")}
+    for former, schedule in schedules.items():
+        assert not hasattr(nnssl_trainers, former)
+        cls = recursive_find_trainer_class_by_name(former)
+        hp = resolve_hparams(cls, environ={})
+        assert tuple(hp[k] for k in SCHEDULE_KEYS) == schedule, former
+    assert recursive_find_trainer_class_by_name("nnSSLDualTrainer") is nnssl_trainers.nnSSLDualTrainer

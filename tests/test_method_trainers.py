@@ -17,11 +17,13 @@ DUAL_TERMS = {"use_cce": ("loss_cps", "loss_efs", "frac_efs_kept"), "use_cr": ("
 
 
 def make_trainer(ws, monkeypatch, name: str, fold: int, **hparams):
-    """An initialised trainer with loaders; ramp fixed at 1 so the total loss is comparable across steps."""
+    """An initialised trainer with loaders; ramp fixed at 1 from the first step (methods A and B default to the
+    foreground gate, which would hold it at 0) so the total loss is comparable across steps."""
     for k, v in ws.env.items():
         if k.startswith("nnUNet") or k == "OMP_NUM_THREADS":
             monkeypatch.setenv(k, v)
-    monkeypatch.setenv("nnssl_hparams", json.dumps({"rampup_fraction": 0.0, **hparams}))
+    fixed_ramp = {"rampup_fraction": 0.0, "ramp_start": "first_step", "collapse_guard": "off"}
+    monkeypatch.setenv("nnssl_hparams", json.dumps({**fixed_ramp, **hparams}))
     torch.manual_seed(0)
     np.random.seed(0)
     trainer = get_trainer_from_args("501", "3d_fullres", fold, name, TINY_PLANS, False, torch.device("cpu"))
