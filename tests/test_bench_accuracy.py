@@ -296,3 +296,15 @@ def test_jobs_warning_only_when_cpu_jobs_share_too_few_cores(jobs, device, cores
     assert (warning is not None) == warns
     if warns:
         assert f"--jobs {jobs}" in warning and f"{cores} CPU core" in warning
+
+
+def test_every_settings_and_archive_trainer_is_an_nnssl_trainer():
+    """The shipped settings and the archive's records name trainers that exist, so a rerun of an archived
+    method trains the schedule it had (the archive was relabelled when trainers were renamed)."""
+    import nnssl_trainers
+    files = sorted((REPO / "benchmarks" / "settings").glob("*.json")) + \
+        sorted((REPO / "docs" / "results").glob("*/settings.json"))
+    assert len(files) >= 10
+    for f in files:
+        for method, spec in json.loads(f.read_text()).get("methods", {}).items():
+            assert spec["trainer"] in nnssl_trainers.__all__, f"{f}: {method} -> {spec['trainer']}"
