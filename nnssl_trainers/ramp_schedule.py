@@ -24,6 +24,9 @@ PAPERS_SCHEDULE: Mapping[str, str] = MappingProxyType({"ramp_start": "first_step
 #: gate + guard: the default of nnssl's own methods A and B, whose papers' schedule lost a class on few labeled
 #: cases (docs/benchmarks.md: method A collapsed at start-up in 7 of 7 CPU runs; 0 of 12 guarded runs lost one)
 GUARDED_SCHEDULE: Mapping[str, str] = MappingProxyType({"ramp_start": "foreground", "collapse_guard": "restart"})
+#: the two halves of gate + guard alone (ablations, ``nnssl_trainers.schedule_variants``)
+GATE_ONLY: Mapping[str, str] = MappingProxyType({"ramp_start": "foreground", "collapse_guard": "off"})
+GUARD_ONLY: Mapping[str, str] = MappingProxyType({"ramp_start": "first_step", "collapse_guard": "restart"})
 
 
 class RampScheduleMixin:

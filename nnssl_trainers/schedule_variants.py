@@ -3,7 +3,8 @@
 Methods A and B default to gate + guard (``GUARDED_SCHEDULE``), the baselines to the papers' schedule
 (``PAPERS_SCHEDULE``); see ``nnssl_trainers.ramp_schedule``. Each class below fixes both keys, so its schedule
 does not depend on its parent's default, and nothing else differs from the parent. nnU-Net names a results
-folder after the trainer class, hence one named class per variant:
+folder after the trainer class, hence one named class per variant (each shares one read-only schedule of
+``ramp_schedule`` as its hparam_defaults):
 
 - ``_PaperRamp``: ramp(t) from the first step, no guard (the papers; it lost a class at start-up on 3 labeled
   Hippocampus cases, docs/benchmarks.md);
@@ -11,54 +12,48 @@ folder after the trainer class, hence one named class per variant:
 - ``_NoGate``: the papers' start with the collapse guard;
 - ``_Guard``: a baseline with the collapse guard.
 """
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from nnssl_trainers.dual import nnSSLDualTrainer, nnSSLDualTrainerPerClass
 from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer, nnSSLFixedDynamicTrainerHetero
 from nnssl_trainers.qg import nnSSLDualTrainer_QG, nnSSLFixedDynamicTrainer_QG, nnSSLMeanTeacherTrainer_QG
-from nnssl_trainers.ramp_schedule import PAPERS_SCHEDULE
-
-#: read-only schedules, shared by the classes below as their hparam_defaults
-PAPER_RAMP: Mapping[str, Any] = PAPERS_SCHEDULE
-GATE_ONLY: Mapping[str, Any] = MappingProxyType({"ramp_start": "foreground", "collapse_guard": "off"})
-GUARD_ONLY: Mapping[str, Any] = MappingProxyType({"ramp_start": "first_step", "collapse_guard": "restart"})
+from nnssl_trainers.ramp_schedule import GATE_ONLY, GUARD_ONLY, PAPERS_SCHEDULE
 
 
 class nnSSLDualTrainer_PaperRamp(nnSSLDualTrainer):
     """Method A with the paper's schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLDualTrainerPerClass_PaperRamp(nnSSLDualTrainerPerClass):
     """Method A with per-class reliability and the paper's schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLDualTrainer_QG_PaperRamp(nnSSLDualTrainer_QG):
     """Method A with quality guidance and the papers' schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLFixedDynamicTrainer_PaperRamp(nnSSLFixedDynamicTrainer):
     """Method B (identical pair) with the paper's schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLFixedDynamicTrainerHetero_PaperRamp(nnSSLFixedDynamicTrainerHetero):
     """Method B (heterogeneous pair, as in the paper) with the paper's schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLFixedDynamicTrainer_QG_PaperRamp(nnSSLFixedDynamicTrainer_QG):
     """Method B (identical pair) with quality guidance and the papers' schedule."""
 
-    hparam_defaults: Mapping[str, Any] = PAPER_RAMP
+    hparam_defaults: Mapping[str, Any] = PAPERS_SCHEDULE
 
 
 class nnSSLDualTrainer_NoGuard(nnSSLDualTrainer):

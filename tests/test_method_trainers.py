@@ -10,6 +10,7 @@ import torch
 from nnunetv2.run.run_training import get_trainer_from_args
 
 from realdata import TINY_PLANS
+from nnssl_trainers.ramp_schedule import PAPERS_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
 
 DUAL_TERMS = {"use_cce": ("loss_cps", "loss_efs", "frac_efs_kept"), "use_cr": ("loss_cr", "frac_cr_mask"),
@@ -22,8 +23,7 @@ def make_trainer(ws, monkeypatch, name: str, fold: int, **hparams):
     for k, v in ws.env.items():
         if k.startswith("nnUNet") or k == "OMP_NUM_THREADS":
             monkeypatch.setenv(k, v)
-    fixed_ramp = {"rampup_fraction": 0.0, "ramp_start": "first_step", "collapse_guard": "off"}
-    monkeypatch.setenv("nnssl_hparams", json.dumps({**fixed_ramp, **hparams}))
+    monkeypatch.setenv("nnssl_hparams", json.dumps({"rampup_fraction": 0.0, **PAPERS_SCHEDULE, **hparams}))
     torch.manual_seed(0)
     np.random.seed(0)
     trainer = get_trainer_from_args("501", "3d_fullres", fold, name, TINY_PLANS, False, torch.device("cpu"))
