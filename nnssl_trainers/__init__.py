@@ -9,9 +9,10 @@ from nnssl_trainers.qg import nnSSLCPSTrainer_QG, nnSSLDualTrainer_QG, nnSSLFixe
     nnSSLMeanTeacherTrainer_QG
 from nnssl_trainers.schedule_variants import nnSSLDualTrainer_PaperRamp, nnSSLDualTrainerPerClass_PaperRamp, \
     nnSSLDualTrainer_QG_PaperRamp, nnSSLFixedDynamicTrainer_PaperRamp, nnSSLFixedDynamicTrainerHetero_PaperRamp, \
-    nnSSLFixedDynamicTrainer_QG_PaperRamp, nnSSLDualTrainer_NoGuard, nnSSLDualTrainer_QG_NoGuard, \
+    nnSSLFixedDynamicTrainer_QG_PaperRamp, nnSSLMeanTeacherTrainer_QG_PaperRamp, nnSSLCPSTrainer_QG_PaperRamp, \
+    nnSSLDualTrainer_NoGuard, nnSSLDualTrainer_QG_NoGuard, \
     nnSSLFixedDynamicTrainer_NoGuard, nnSSLFixedDynamicTrainerHetero_NoGuard, nnSSLFixedDynamicTrainer_QG_NoGuard, \
-    nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate, nnSSLMeanTeacherTrainer_QG_Guard
+    nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer",
            "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer", "nnSSLDualTrainerPerClass",
@@ -19,7 +20,7 @@ __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnS
            "nnSSLDualTrainer_QG", "nnSSLFixedDynamicTrainer_QG", "nnSSLDualTrainer_PaperRamp",
            "nnSSLDualTrainerPerClass_PaperRamp", "nnSSLDualTrainer_QG_PaperRamp",
            "nnSSLFixedDynamicTrainer_PaperRamp", "nnSSLFixedDynamicTrainerHetero_PaperRamp",
-           "nnSSLFixedDynamicTrainer_QG_PaperRamp", "nnSSLDualTrainer_NoGuard", "nnSSLDualTrainer_QG_NoGuard",
+           "nnSSLFixedDynamicTrainer_QG_PaperRamp", "nnSSLMeanTeacherTrainer_QG_PaperRamp",
+           "nnSSLCPSTrainer_QG_PaperRamp", "nnSSLDualTrainer_NoGuard", "nnSSLDualTrainer_QG_NoGuard",
            "nnSSLFixedDynamicTrainer_NoGuard", "nnSSLFixedDynamicTrainerHetero_NoGuard",
-           "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate",
-           "nnSSLMeanTeacherTrainer_QG_Guard"]
+           "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate"]

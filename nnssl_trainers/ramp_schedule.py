@@ -6,7 +6,8 @@ the first step ('first_step', the papers) or once every trained network segments
 foreground class ('foreground', the gate); with collapse_guard 'restart', a collapse warning of
 ``CollapseMonitor`` stops it again until the gate reopens. Its hyperparameters are declared here and
 merged into every trainer's along the MRO (``nnssl.hparams``): the baselines keep ``PAPERS_SCHEDULE``,
-methods A and B default to ``GUARDED_SCHEDULE``.
+methods A and B default to ``GUARDED_SCHEDULE``, and quality guidance (``QualityGuidanceMixin``) turns the guard
+on, so the baselines' _QG variants run ``GUARD_ONLY``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ PAPERS_SCHEDULE: Mapping[str, str] = MappingProxyType({"ramp_start": "first_step
 #: gate + guard: the default of nnssl's own methods A and B, whose papers' schedule lost a class on few labeled
 #: cases (docs/benchmarks.md: method A collapsed at start-up in 7 of 7 CPU runs; 0 of 12 guarded runs lost one)
 GUARDED_SCHEDULE: Mapping[str, str] = MappingProxyType({"ramp_start": "foreground", "collapse_guard": "restart"})
-#: the two halves of gate + guard alone (ablations, ``nnssl_trainers.schedule_variants``)
+#: the two halves of gate + guard alone (ablations, ``nnssl_trainers.schedule_variants``); GUARD_ONLY is also the
+#: default of the baselines' _QG variants
 GATE_ONLY: Mapping[str, str] = MappingProxyType({"ramp_start": "foreground", "collapse_guard": "off"})
 GUARD_ONLY: Mapping[str, str] = MappingProxyType({"ramp_start": "first_step", "collapse_guard": "restart"})
 

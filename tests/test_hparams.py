@@ -67,10 +67,9 @@ SCHEDULE_KEYS = ("ramp_start", "collapse_guard")
 
 
 @pytest.mark.parametrize("suffix, schedule, count", [
-    ("_PaperRamp", ("first_step", "off"), 6),
+    ("_PaperRamp", ("first_step", "off"), 8),
     ("_NoGuard", ("foreground", "off"), 5),
     ("_NoGate", ("first_step", "restart"), 2),
-    ("_Guard", ("first_step", "restart"), 1),
 ])
 def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix, schedule, count):
     """Each ramp-schedule variant is its parent with (ramp_start, collapse_guard) = ``schedule``; nothing else
@@ -87,20 +86,23 @@ def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix,
                {k: v for k, v in base.items() if k not in SCHEDULE_KEYS}, cls.__name__
 
 
-def test_methods_a_and_b_default_to_gate_and_guard_and_the_baselines_to_the_papers_schedule():
+def test_methods_a_and_b_default_to_gate_and_guard_and_quality_guidance_brings_the_guard():
     """The shipped defaults: methods A and B (and their variants by pseudo-label reliability, pair and quality
     guidance) start ramp(t) at the foreground gate and restart it after a collapse; Mean Teacher and CPS keep
-    the papers' schedule. An explicit override still wins."""
+    the papers' schedule, and their _QG variants add the guard to it. An explicit override still wins."""
     import nnssl_trainers as t
-    guarded = [t.nnSSLDualTrainer, t.nnSSLDualTrainerPerClass, t.nnSSLDualTrainer_QG, t.nnSSLFixedDynamicTrainer,
-               t.nnSSLFixedDynamicTrainerHetero, t.nnSSLFixedDynamicTrainer_QG]
-    papers = [t.nnSSLMeanTeacherTrainer, t.nnSSLCPSTrainer, t.nnSSLMeanTeacherTrainer_QG, t.nnSSLCPSTrainer_QG]
-    for cls in guarded + papers:
+    expected = {cls: ("foreground", "restart") for cls in (
+        t.nnSSLDualTrainer, t.nnSSLDualTrainerPerClass, t.nnSSLDualTrainer_QG, t.nnSSLFixedDynamicTrainer,
+        t.nnSSLFixedDynamicTrainerHetero, t.nnSSLFixedDynamicTrainer_QG)}
+    expected.update({cls: ("first_step", "off") for cls in (t.nnSSLMeanTeacherTrainer, t.nnSSLCPSTrainer)})
+    expected.update({cls: ("first_step", "restart") for cls in (t.nnSSLMeanTeacherTrainer_QG, t.nnSSLCPSTrainer_QG)})
+    for cls, schedule in expected.items():
         hp = resolve_hparams(cls, environ={})
-        expected = ("foreground", "restart") if cls in guarded else ("first_step", "off")
-        assert tuple(hp[k] for k in SCHEDULE_KEYS) == expected, cls.__name__
+        assert tuple(hp[k] for k in SCHEDULE_KEYS) == schedule, cls.__name__
     hp = resolve_hparams(t.nnSSLDualTrainer, environ={"nnssl_hparams": '{"ramp_start": "first_step"}'})
     assert (hp["ramp_start"], hp["collapse_guard"]) == ("first_step", "restart")
+    hp = resolve_hparams(t.nnSSLCPSTrainer_QG, environ={"nnssl_hparams": '{"collapse_guard": "off"}'})
+    assert (hp["ramp_start"], hp["collapse_guard"]) == ("first_step", "off")
 
 
 def test_former_trainer_names_are_found_by_nnunets_lookup_with_the_same_schedule(monkeypatch):
@@ -112,7 +114,8 @@ def test_former_trainer_names_are_found_by_nnunets_lookup_with_the_same_schedule
     from nnssl.cli.discovery import ext_trainer_folder
     monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
     schedules = {"nnSSLDualTrainer_FgRamp": ("foreground", "off"), "nnSSLDualTrainer_Guard": ("first_step", "restart"),
-                 "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": ("foreground", "restart")}
+                 "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": ("foreground", "restart"),
+                 "nnSSLMeanTeacherTrainer_QG_Guard": ("first_step", "restart")}
     for former, schedule in schedules.items():
         assert not hasattr(nnssl_trainers, former)
         cls = recursive_find_trainer_class_by_name(former)

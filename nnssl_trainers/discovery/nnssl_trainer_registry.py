@@ -14,7 +14,8 @@ import nnssl_trainers
 from nnssl_trainers import *  # noqa: F401,F403
 from nnssl_trainers import __all__  # noqa: F401
 
-#: former name -> current name (renamed on 2026-12-06, when methods A and B got gate + guard by default)
+#: former name -> current name (renamed on 2026-12-06, when methods A and B got gate + guard by default and
+#: quality guidance the guard)
 FORMER_NAMES: Dict[str, str] = {
     "nnSSLDualTrainer_FgRamp": "nnSSLDualTrainer_NoGuard",
     "nnSSLDualTrainer_QG_FgRamp": "nnSSLDualTrainer_QG_NoGuard",
@@ -26,5 +27,6 @@ FORMER_NAMES: Dict[str, str] = {
     "nnSSLDualTrainer_FgRamp_Guard": "nnSSLDualTrainer",
     "nnSSLFixedDynamicTrainer_FgRamp_Guard": "nnSSLFixedDynamicTrainer",
     "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": "nnSSLFixedDynamicTrainer_QG",
+    "nnSSLMeanTeacherTrainer_QG_Guard": "nnSSLMeanTeacherTrainer_QG",
 }
 globals().update({former: getattr(nnssl_trainers, current) for former, current in FORMER_NAMES.items()})
