@@ -151,6 +151,7 @@ class CollapseMonitor:
                 f"a class the labeled patches hold (share of unlabeled voxels: {shares}; the labeled patches' shares "
                 "are the frac_*_labeled terms), so its pseudo-labels lack it. If it persists the run may end far below "
                 "supervised-only; ramp_start 'foreground' holds the unsupervised terms back until every network "
-                "segments the labeled classes, and collapse_guard 'restart' does so again after this warning (the "
-                "default of methods A and B; elsewhere nnssl_hparams='{\"ramp_start\": \"foreground\", \"collapse_guard\": "
-                "\"restart\"}' or a _Guard trainer). See docs/benchmarks.md.")
+                "segments the labeled classes, and collapse_guard 'restart' does so again after this warning (both "
+                "the default of methods A and B, the guard that of every _QG trainer; elsewhere "
+                "nnssl_hparams='{\"ramp_start\": \"foreground\", \"collapse_guard\": \"restart\"}'). "
+                "See docs/benchmarks.md.")
