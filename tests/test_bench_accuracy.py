@@ -87,6 +87,16 @@ def test_methods_sharing_a_results_folder_are_refused():
     check_methods_distinct(st)  # a plans copy of its own keeps the second run apart
 
 
+def test_shipped_settings_define_each_method_name_alike():
+    """A method name means one trainer setup in every shipped settings file (the archive's keys are compared
+    across datasets, and the same definitions are written in more than one file: a rename must reach all)."""
+    seen: dict = {}
+    for path in sorted((REPO / "benchmarks" / "settings").glob("*.json")):
+        for method, spec in load_settings(path)["methods"].items():
+            first = seen.setdefault(method, (path.name, spec))
+            assert first[1] == spec, f"{method!r}: {first[0]} and {path.name} define it differently"
+
+
 def test_tools_come_from_the_running_interpreter(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin")  # e.g. a venv's python run without activating the venv
     h = Harness(TINY_SETTINGS, tmp_path / "work", tmp_path / "data", "cpu", create=False)
