@@ -13,6 +13,8 @@ from nnssl_trainers.schedule_variants import nnSSLDualTrainer_PaperRamp, nnSSLDu
     nnSSLDualTrainer_NoGuard, nnSSLDualTrainer_QG_NoGuard, \
     nnSSLFixedDynamicTrainer_NoGuard, nnSSLFixedDynamicTrainerHetero_NoGuard, nnSSLFixedDynamicTrainer_QG_NoGuard, \
     nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate
+from nnssl_trainers.component_ablations import nnSSLDualTrainer_NoCR, nnSSLDualTrainer_NoCCE, \
+    nnSSLDualTrainer_NoUE, nnSSLDualTrainer_NoPGL
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer",
            "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer", "nnSSLDualTrainerPerClass",
@@ -23,4 +25,5 @@ __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnS
            "nnSSLFixedDynamicTrainer_QG_PaperRamp", "nnSSLMeanTeacherTrainer_QG_PaperRamp",
            "nnSSLCPSTrainer_QG_PaperRamp", "nnSSLDualTrainer_NoGuard", "nnSSLDualTrainer_QG_NoGuard",
            "nnSSLFixedDynamicTrainer_NoGuard", "nnSSLFixedDynamicTrainerHetero_NoGuard",
-           "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate"]
+           "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate",
+           "nnSSLDualTrainer_NoCR", "nnSSLDualTrainer_NoCCE", "nnSSLDualTrainer_NoUE", "nnSSLDualTrainer_NoPGL"]

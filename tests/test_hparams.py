@@ -86,6 +86,18 @@ def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix,
                {k: v for k, v in base.items() if k not in SCHEDULE_KEYS}, cls.__name__
 
 
+@pytest.mark.parametrize("suffix, switch", [("_NoCR", "use_cr"), ("_NoCCE", "use_cce"), ("_NoUE", "use_ue"),
+                                            ("_NoPGL", "use_pgl")])
+def test_component_ablations_switch_off_one_term_of_method_a(suffix, switch):
+    """Each ablation class is nnSSLDualTrainer (gate + guard) with exactly one component switch False."""
+    import nnssl_trainers
+    cls = getattr(nnssl_trainers, "nnSSLDualTrainer" + suffix)
+    assert cls.__mro__[1] is nnssl_trainers.nnSSLDualTrainer
+    child, base = resolve_hparams(cls, environ={}), resolve_hparams(nnssl_trainers.nnSSLDualTrainer, environ={})
+    assert base[switch] is True and child[switch] is False
+    assert {k: v for k, v in child.items() if k != switch} == {k: v for k, v in base.items() if k != switch}
+
+
 def test_methods_a_and_b_default_to_gate_and_guard_and_quality_guidance_brings_the_guard():
     """The shipped defaults: methods A and B (and their variants by pseudo-label reliability, pair and quality
     guidance) start ramp(t) at the foreground gate and restart it after a collapse; Mean Teacher and CPS keep
