@@ -72,6 +72,9 @@ def test_cli_json_and_table(folders):
         for lab in (1, 2):
             m = c["metrics"][str(lab)]
             assert m["dice"] == pytest.approx(dice(p == lab, r == lab), abs=1e-9)
+            tp = int(((p == lab) & (r == lab)).sum())
+            assert (m["TP"], m["FP"], m["FN"]) == (tp, int((p == lab).sum()) - tp, int((r == lab).sum()) - tp)
+            assert (m["n_pred"], m["n_ref"]) == (int((p == lab).sum()), int((r == lab).sum()))
             if c["case"] == names[-1] and lab == 2:
                 assert m["hd95_vox"] is None and m["distance_undefined"] and m["pred_empty"]
             else:
@@ -172,3 +175,31 @@ def test_evaluate_folders_anisotropic_spacing(folders):
     assert c["metrics"][1]["hd95_mm"] == pytest.approx(mb.hd95(p, r, (0.5, 1.0, 2.0)), abs=1e-3)
     assert c["metrics"][1]["asd_mm"] == pytest.approx(mb.asd(p, r, (0.5, 1.0, 2.0)), abs=1e-3)
     assert not math.isclose(c["metrics"][1]["asd_mm"], c["metrics"][1]["asd_vox"])
+
+
+def test_class_absent_from_a_case_counts_zero_voxels(tmp_path):
+    """Default labels are the union over all references; a class absent from both masks of one case is
+    both-empty there (Dice 1, distances 0) with zero voxel counts, and counted normally where present."""
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    a = np.zeros((4, 5, 6), np.uint8)
+    a[1:3, 1:3, 1:4] = 1  # 12 voxels of class 1
+    b = a.copy()
+    b[3, 3:5, 4:6] = 2    # case b: 4 voxels of class 2 in the reference ...
+    pb = b.copy()
+    pb[3, 3, 4] = 0       # ... of which the prediction misses one
+    for name, r, p in (("a.nii.gz", a, a), ("b.nii.gz", b, pb)):
+        sitk.WriteImage(sitk.GetImageFromArray(r), str(ref / name))
+        sitk.WriteImage(sitk.GetImageFromArray(p), str(pred / name))
+    summary = evaluate_folders(ref, pred, num_processes=1, verbose=False)
+    assert summary["labels"] == [1, 2]
+    m = {c["case"]: c["metrics"] for c in summary["per_case"]}
+    assert m["a.nii.gz"][2]["dice"] == 1.0 and m["a.nii.gz"][2]["hd95_mm"] == 0.0
+    assert {k: m["a.nii.gz"][2][k] for k in ("TP", "FP", "FN", "n_pred", "n_ref")} == \
+           {"TP": 0, "FP": 0, "FN": 0, "n_pred": 0, "n_ref": 0}
+    assert {k: m["b.nii.gz"][2][k] for k in ("TP", "FP", "FN", "n_pred", "n_ref")} == \
+           {"TP": 3, "FP": 0, "FN": 1, "n_pred": 3, "n_ref": 4}
+    assert m["b.nii.gz"][1]["TP"] == m["b.nii.gz"][1]["n_ref"] == 12 and m["b.nii.gz"][1]["FP"] == 0
+    saved = json.loads((pred / "nnssl_summary.json").read_text())
+    assert saved["per_case"][1]["metrics"]["2"]["FN"] == 1

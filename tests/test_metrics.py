@@ -11,7 +11,7 @@ from scipy.ndimage import (binary_dilation, binary_erosion, distance_transform_e
                            gaussian_filter, generate_binary_structure)
 
 from nnssl.evaluation.metrics import (_surface, asd, case_metrics, dice, hd95, jaccard,
-                                      surface_distances, symmetric_surface_distances)
+                                      surface_distances, symmetric_surface_distances, voxel_counts)
 
 
 # --- hand-worked cases ---------------------------------------------------------------------------
@@ -28,6 +28,7 @@ def test_1d_hand_worked():
     assert hd95(p, r) == pytest.approx(1.85)
     assert asd(p, r) == pytest.approx(1.0)
     assert asd(r, p) == pytest.approx(1.5)  # ASD is one-directional (pred -> ref)
+    assert voxel_counts(p, r) == {"TP": 2, "FP": 1, "FN": 2, "n_pred": 3, "n_ref": 4}
     assert hd95(p, r, spacing=2.0) == pytest.approx(3.7)
     assert asd(p, r, spacing=[2.0]) == pytest.approx(2.0)
 
@@ -206,6 +207,13 @@ def test_case_metrics_vox_vs_mm_and_labels():
     assert out[1]["asd_mm"] != pytest.approx(out[1]["asd_vox"])  # spacing is used for mm
     assert out[2]["distance_undefined"] and out[2]["pred_empty"] and not out[2]["ref_empty"]
     assert out[3]["dice"] == 1.0 and out[3]["hd95_mm"] == 0.0 and not out[3]["distance_undefined"]
+    # class 1: two 3x3x3 cubes overlapping in 3x3x2; class 2 (2x2x3 voxels) missed; class 3 absent from both
+    assert {k: out[1][k] for k in ("TP", "FP", "FN", "n_pred", "n_ref")} == \
+           {"TP": 18, "FP": 9, "FN": 9, "n_pred": 27, "n_ref": 27}
+    assert {k: out[2][k] for k in ("TP", "FP", "FN", "n_pred", "n_ref")} == \
+           {"TP": 0, "FP": 0, "FN": 12, "n_pred": 0, "n_ref": 12}
+    assert {k: out[3][k] for k in ("TP", "FP", "FN", "n_pred", "n_ref")} == \
+           {"TP": 0, "FP": 0, "FN": 0, "n_pred": 0, "n_ref": 0}
     with pytest.raises(ValueError):
         case_metrics(pred[:-1], ref, [1], None)
 

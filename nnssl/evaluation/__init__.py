@@ -1,10 +1,10 @@
 """Evaluation with the SSL papers' metrics (Dice, Jaccard, HD95, ASD; medpy convention)."""
 from nnssl.evaluation.metrics import (
-    asd, case_metrics, dice, hd95, jaccard, surface_distances, symmetric_surface_distances,
+    asd, case_metrics, dice, hd95, jaccard, surface_distances, symmetric_surface_distances, voxel_counts,
 )
 
 __all__ = ["asd", "case_metrics", "dice", "hd95", "jaccard", "surface_distances",
-           "symmetric_surface_distances", "evaluate_folders"]
+           "symmetric_surface_distances", "voxel_counts", "evaluate_folders"]
 
 
 def __getattr__(name: str):

@@ -1,7 +1,8 @@
 """Evaluate a folder of predicted label maps against reference label maps (``nnssl_evaluate``).
 
 Per case and foreground class: Dice, Jaccard, HD95 and ASD in voxels (the SSL papers' medpy
-convention, no spacing) and in mm (spacing of the reference image); see ``metrics.py``.
+convention, no spacing) and in mm (spacing of the reference image), and the voxel counts TP, FP, FN,
+n_pred, n_ref (as in nnU-Net's summary.json; in the JSON only); see ``metrics.py``.
 Aggregates: per class mean ± std over cases (population std, NaN ignored), the number of
 undefined distances, and a "mean" row = per-case mean over classes, then mean ± std over cases
 (a case with an undefined distance in any class is left out of that distance's mean row).
@@ -87,7 +88,8 @@ def _evaluate_case(task: tuple[str, str, list[int] | None]) -> dict:
 def _both_empty() -> dict[str, float | bool]:
     """Metrics of a class absent from both prediction and reference."""
     return {"dice": 1.0, "jaccard": 1.0, "hd95_vox": 0.0, "asd_vox": 0.0, "hd95_mm": 0.0,
-            "asd_mm": 0.0, "pred_empty": True, "ref_empty": True, "distance_undefined": False}
+            "asd_mm": 0.0, "pred_empty": True, "ref_empty": True, "distance_undefined": False,
+            "TP": 0, "FP": 0, "FN": 0, "n_pred": 0, "n_ref": 0}
 
 
 def _stats(values: np.ndarray) -> dict[str, float | int]:

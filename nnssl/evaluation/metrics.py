@@ -25,6 +25,10 @@ floating-point rounding of ``index * spacing`` (a few 1e-15 relative) with a non
 Empty masks: both empty -> Dice = Jaccard = 1, HD95 = ASD = 0; exactly one empty -> Dice =
 Jaccard = 0, HD95 = ASD = NaN (undefined; ``case_metrics`` flags it).
 
+Voxel counts (``voxel_counts``, named as in nnU-Net's own summary.json): ``TP = |P ∩ R|``,
+``FP = |P \\ R|``, ``FN = |R \\ P|``, ``n_pred = |P|``, ``n_ref = |R|``; e.g. ``n_pred / n_ref`` is the
+volume ratio and ``FP / n_ref`` the over-segmentation relative to the reference.
+
 Speed: before surface extraction both masks are cropped to the bounding box of their union (padded
 by one voxel), so the erosion costs O(box) instead of O(volume); the KD-trees only ever see the
 surface voxels.
@@ -40,22 +44,31 @@ Spacing = float | Sequence[float] | None
 
 __all__ = [
     "dice", "jaccard", "surface_distances", "symmetric_surface_distances", "hd95", "asd",
-    "case_metrics",
+    "voxel_counts", "case_metrics",
 ]
+
+
+def voxel_counts(pred: np.ndarray, ref: np.ndarray) -> dict[str, int]:
+    """{TP: |P ∩ R|, FP: |P \\ R|, FN: |R \\ P|, n_pred: |P|, n_ref: |R|} of two boolean masks."""
+    pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
+    tp, n_pred, n_ref = int(np.count_nonzero(pred & ref)), int(np.count_nonzero(pred)), int(np.count_nonzero(ref))
+    return {"TP": tp, "FP": n_pred - tp, "FN": n_ref - tp, "n_pred": n_pred, "n_ref": n_ref}
+
+
+def _dice_jaccard(c: dict[str, int]) -> tuple[float, float]:
+    """(2 TP / (n_pred + n_ref), TP / (n_pred + n_ref - TP)) from ``voxel_counts``; 1 if both are empty."""
+    total = c["n_pred"] + c["n_ref"]
+    return (1.0, 1.0) if total == 0 else (2.0 * c["TP"] / total, c["TP"] / (total - c["TP"]))
 
 
 def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     """Dice = 2|P ∩ R| / (|P| + |R|); 1 if both masks are empty."""
-    pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
-    denom = int(np.count_nonzero(pred)) + int(np.count_nonzero(ref))
-    return 1.0 if denom == 0 else 2.0 * np.count_nonzero(pred & ref) / denom
+    return _dice_jaccard(voxel_counts(pred, ref))[0]
 
 
 def jaccard(pred: np.ndarray, ref: np.ndarray) -> float:
     """Jaccard = |P ∩ R| / |P ∪ R|; 1 if both masks are empty."""
-    pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
-    union = int(np.count_nonzero(pred | ref))
-    return 1.0 if union == 0 else np.count_nonzero(pred & ref) / union
+    return _dice_jaccard(voxel_counts(pred, ref))[1]
 
 
 def _spacing(spacing: Spacing, ndim: int) -> tuple[float, ...] | None:
@@ -197,14 +210,16 @@ def asd(pred: np.ndarray, ref: np.ndarray, spacing: Spacing = None) -> float:
     return rule if rule is not None else float(surface_distances(pred, ref, spacing).mean())
 
 
-def _label_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float | bool]:
+def _label_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float | bool | int]:
     """All metrics of one binary pair; surfaces are extracted once for voxel and mm distances
     (the KD-trees are rebuilt for mm, as the coordinates scale per axis)."""
-    out: dict[str, float | bool] = {"dice": dice(pred, ref), "jaccard": jaccard(pred, ref)}
-    p_empty, r_empty = not pred.any(), not ref.any()
+    counts = voxel_counts(pred, ref)
+    d, j = _dice_jaccard(counts)
+    out: dict[str, float | bool | int] = {"dice": d, "jaccard": j}
+    p_empty, r_empty = counts["n_pred"] == 0, counts["n_ref"] == 0
     if p_empty or r_empty:
-        d = 0.0 if (p_empty and r_empty) else float("nan")
-        out.update(hd95_vox=d, asd_vox=d, hd95_mm=d, asd_mm=d)
+        dist = 0.0 if (p_empty and r_empty) else float("nan")
+        out.update(hd95_vox=dist, asd_vox=dist, hd95_mm=dist, asd_mm=dist)
     else:
         surf_p, surf_r = _surfaces(pred, ref)
         vox = _hd95_asd(*_directed_pair(surf_p, surf_r, None))
@@ -213,19 +228,20 @@ def _label_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[
             *_directed_pair(surf_p, surf_r, sp))
         out.update(hd95_vox=vox[0], asd_vox=vox[1], hd95_mm=mm[0], asd_mm=mm[1])
     out.update(pred_empty=bool(p_empty), ref_empty=bool(r_empty),
-               distance_undefined=bool(p_empty != r_empty))
+               distance_undefined=bool(p_empty != r_empty), **counts)
     return out
 
 
 def case_metrics(pred_labelmap: np.ndarray, ref_labelmap: np.ndarray, labels: Iterable[int],
-                 spacing: Spacing) -> dict[int, dict[str, float | bool]]:
+                 spacing: Spacing) -> dict[int, dict[str, float | bool | int]]:
     """Metrics of one case, per foreground label.
 
     pred_labelmap, ref_labelmap: integer label maps of identical shape (e.g. (z, y, x)).
     spacing: per-axis spacing in the arrays' axis order (mm); None = unit.
     Returns ``{label: {dice, jaccard, hd95_vox, asd_vox, hd95_mm, asd_mm, pred_empty, ref_empty,
-    distance_undefined}}``; ``*_vox`` ignore spacing (the papers' medpy convention), ``*_mm`` use
-    it; ``distance_undefined`` is True when exactly one of the two masks is empty (NaN distances).
+    distance_undefined, TP, FP, FN, n_pred, n_ref}}``; ``*_vox`` ignore spacing (the papers' medpy
+    convention), ``*_mm`` use it; ``distance_undefined`` is True when exactly one of the two masks is
+    empty (NaN distances); the counts are ``voxel_counts``.
     """
     pred_labelmap, ref_labelmap = np.asarray(pred_labelmap), np.asarray(ref_labelmap)
     if pred_labelmap.shape != ref_labelmap.shape:
