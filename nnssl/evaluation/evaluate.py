@@ -85,11 +85,10 @@ def _evaluate_case(task: tuple[str, str, list[int] | None]) -> dict:
             "metrics": case_metrics(pred, ref, labels, spacing)}
 
 
-def _both_empty() -> dict[str, float | bool]:
-    """Metrics of a class absent from both prediction and reference."""
-    return {"dice": 1.0, "jaccard": 1.0, "hd95_vox": 0.0, "asd_vox": 0.0, "hd95_mm": 0.0,
-            "asd_mm": 0.0, "pred_empty": True, "ref_empty": True, "distance_undefined": False,
-            "TP": 0, "FP": 0, "FN": 0, "n_pred": 0, "n_ref": 0}
+def _both_empty() -> dict[str, float | bool | int]:
+    """Metrics of a class absent from both prediction and reference: ``case_metrics``' own empty-mask rule."""
+    empty = np.zeros(1, np.int32)
+    return case_metrics(empty, empty, [1], None)[1]
 
 
 def _stats(values: np.ndarray) -> dict[str, float | int]:
