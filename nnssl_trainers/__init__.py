@@ -14,7 +14,7 @@ from nnssl_trainers.schedule_variants import nnSSLDualTrainer_PaperRamp, nnSSLDu
     nnSSLFixedDynamicTrainer_NoGuard, nnSSLFixedDynamicTrainerHetero_NoGuard, nnSSLFixedDynamicTrainer_QG_NoGuard, \
     nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate
 from nnssl_trainers.component_ablations import nnSSLDualTrainer_NoCR, nnSSLDualTrainer_NoCCE, \
-    nnSSLDualTrainer_NoUE, nnSSLDualTrainer_NoPGL
+    nnSSLDualTrainer_NoUE, nnSSLDualTrainer_NoPGL, nnSSLDualTrainer_LabelCR
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer",
            "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer", "nnSSLDualTrainerPerClass",
@@ -26,4 +26,5 @@ __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnS
            "nnSSLCPSTrainer_QG_PaperRamp", "nnSSLDualTrainer_NoGuard", "nnSSLDualTrainer_QG_NoGuard",
            "nnSSLFixedDynamicTrainer_NoGuard", "nnSSLFixedDynamicTrainerHetero_NoGuard",
            "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate",
-           "nnSSLDualTrainer_NoCR", "nnSSLDualTrainer_NoCCE", "nnSSLDualTrainer_NoUE", "nnSSLDualTrainer_NoPGL"]
+           "nnSSLDualTrainer_NoCR", "nnSSLDualTrainer_NoCCE", "nnSSLDualTrainer_NoUE", "nnSSLDualTrainer_NoPGL",
+           "nnSSLDualTrainer_LabelCR"]

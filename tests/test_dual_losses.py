@@ -289,3 +289,25 @@ def test_every_unsupervised_term_trains_both_subnets():
     for loss, side in ((ue_a, "a"), (pgl_a, "a"), (ue_b, "b"), (pgl_b, "b")):
         ga, gb = _grad_norms(loss, net_a, net_b)
         assert (ga > 0 and gb == 0) if side == "a" else (gb > 0 and ga == 0)
+
+
+@pytest.mark.parametrize("target, cr_a, cr_b", [("peer", 0.61, 0.61), ("label", 1.45, 0.18)])
+def test_method_a_consistency_targets_hand_values(target, cr_a, cr_b):
+    """nnSSLDualTrainer._consistency on two voxels where exactly one subnet is confident foreground (tau 0.6):
+    p_a = (0.2, 0.8), (0.9, 0.1); p_b = (0.7, 0.3), (0.3, 0.7); y = 0, 1. 'peer': each network towards the other,
+    (0.25 + 0.25 + 0.36 + 0.36) / 2 = 0.61 for both; 'label' (nnSSLDualTrainer_LabelCR): towards one-hot(y),
+    net_a (0.64 + 0.64 + 0.81 + 0.81) / 2 = 1.45, net_b (0.09 + 0.09 + 0.09 + 0.09) / 2 = 0.18, and no gradient
+    from one network's term into the other network."""
+    from types import SimpleNamespace
+    from nnssl_trainers.dual import nnSSLDualTrainer
+    p_a = torch.tensor([[0.2, 0.9], [0.8, 0.1]]).reshape(1, 2, 1, 1, 2)
+    p_b = torch.tensor([[0.7, 0.3], [0.3, 0.7]]).reshape(1, 2, 1, 1, 2)
+    z_a, z_b = p_a.log().requires_grad_(), p_b.log().requires_grad_()
+    y = torch.tensor([0.0, 1.0]).reshape(1, 1, 1, 1, 2)
+    fake = SimpleNamespace(hparams={"cr_tau": 0.6, "cr_mode": "xor", "cr_target": target})
+    out = nnSSLDualTrainer._consistency(fake, z_a, z_b, [y, y[..., :1]])  # deep-supervision list: full res first
+    assert float(out["frac_cr_mask"]) == 1.0
+    assert float(out["cr_a"]) == pytest.approx(cr_a, abs=1e-5) and float(out["cr_b"]) == pytest.approx(cr_b, abs=1e-5)
+    out["cr_a"].backward()
+    assert z_b.grad is None or float(z_b.grad.abs().sum()) == 0.0
+    assert float(z_a.grad.abs().sum()) > 0.0

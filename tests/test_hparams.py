@@ -86,16 +86,17 @@ def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix,
                {k: v for k, v in base.items() if k not in SCHEDULE_KEYS}, cls.__name__
 
 
-@pytest.mark.parametrize("suffix, switch", [("_NoCR", "use_cr"), ("_NoCCE", "use_cce"), ("_NoUE", "use_ue"),
-                                            ("_NoPGL", "use_pgl")])
-def test_component_ablations_switch_off_one_term_of_method_a(suffix, switch):
-    """Each ablation class is nnSSLDualTrainer (gate + guard) with exactly one component switch False."""
+@pytest.mark.parametrize("suffix, key, base_value, value", [
+    ("_NoCR", "use_cr", True, False), ("_NoCCE", "use_cce", True, False), ("_NoUE", "use_ue", True, False),
+    ("_NoPGL", "use_pgl", True, False), ("_LabelCR", "cr_target", "peer", "label")])
+def test_component_ablations_change_one_hyperparameter_of_method_a(suffix, key, base_value, value):
+    """Each ablation class is nnSSLDualTrainer (gate + guard) with exactly one hyperparameter changed."""
     import nnssl_trainers
     cls = getattr(nnssl_trainers, "nnSSLDualTrainer" + suffix)
     assert cls.__mro__[1] is nnssl_trainers.nnSSLDualTrainer
     child, base = resolve_hparams(cls, environ={}), resolve_hparams(nnssl_trainers.nnSSLDualTrainer, environ={})
-    assert base[switch] is True and child[switch] is False
-    assert {k: v for k, v in child.items() if k != switch} == {k: v for k, v in base.items() if k != switch}
+    assert base[key] == base_value and child[key] == value
+    assert {k: v for k, v in child.items() if k != key} == {k: v for k, v in base.items() if k != key}
 
 
 def test_methods_a_and_b_default_to_gate_and_guard_and_quality_guidance_brings_the_guard():
