@@ -95,7 +95,8 @@ def test_component_ablations_change_one_hyperparameter_of_method_a(suffix, key, 
     cls = getattr(nnssl_trainers, "nnSSLDualTrainer" + suffix)
     assert cls.__mro__[1] is nnssl_trainers.nnSSLDualTrainer
     child, base = resolve_hparams(cls, environ={}), resolve_hparams(nnssl_trainers.nnSSLDualTrainer, environ={})
-    assert base[key] == base_value and child[key] == value
+    assert (base[key], child[key]) == (base_value, value)
+    assert type(base[key]) is type(base_value) and type(child[key]) is type(value)  # True, not 1
     assert {k: v for k, v in child.items() if k != key} == {k: v for k, v in base.items() if k != key}
 
 
