@@ -9,6 +9,10 @@ differs. nnU-Net names a results folder after the trainer class, hence one named
 - ``_NoPGL``: no prototype-guided loss L_pgl (and no decoder-feature hooks);
 - ``_LabelCR``: L_cr pulls each network towards one-hot(y) instead of its peer on the disagreement mask
   (``cr_target='label'``, the public code's variant): L_cr^k = sum_v M_v ||p_k,v - onehot(y_v)||^2 / sum_v M_v.
+
+One class changes more: ``_LabeledOnly`` is ``_LabelCR`` with every unlabeled term off (use_cce, use_ue,
+use_pgl = False), L = sum_k (L_sup^k + beta * L_cr^k): a supervised control that shows what ``_LabelCR``'s two
+networks, their ensemble and L_cr give without unlabeled data.
 """
 from typing import Any, Mapping
 
@@ -43,3 +47,11 @@ class nnSSLDualTrainer_LabelCR(nnSSLDualTrainer):
     """Method A with L_cr towards the label on the labeled disagreement voxels, not towards the peer."""
 
     hparam_defaults: Mapping[str, Any] = {"cr_target": "label"}
+
+
+class nnSSLDualTrainer_LabeledOnly(nnSSLDualTrainer_LabelCR):
+    """Supervised control for ``_LabelCR``: its two networks and L_sup^k + beta * L_cr^k (towards the label),
+    no unlabeled term. The unlabeled batch is still forwarded (the base logs its foreground shares); no loss
+    reads it."""
+
+    hparam_defaults: Mapping[str, Any] = {"use_cce": False, "use_ue": False, "use_pgl": False}

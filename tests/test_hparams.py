@@ -136,3 +136,14 @@ def test_former_trainer_names_are_found_by_nnunets_lookup_with_the_same_schedule
         hp = resolve_hparams(cls, environ={})
         assert tuple(hp[k] for k in SCHEDULE_KEYS) == schedule, former
     assert recursive_find_trainer_class_by_name("nnSSLDualTrainer") is nnssl_trainers.nnSSLDualTrainer
+
+
+def test_labeled_only_control_is_label_cr_without_its_unlabeled_terms():
+    """nnSSLDualTrainer_LabeledOnly = nnSSLDualTrainer_LabelCR with use_cce, use_ue, use_pgl off, nothing else."""
+    import nnssl_trainers
+    off = {"use_cce": False, "use_ue": False, "use_pgl": False}
+    control = resolve_hparams(nnssl_trainers.nnSSLDualTrainer_LabeledOnly, environ={})
+    label_cr = resolve_hparams(nnssl_trainers.nnSSLDualTrainer_LabelCR, environ={})
+    assert {k: control[k] for k in off} == off and all(label_cr[k] is True for k in off)
+    assert control["cr_target"] == "label" and control["use_cr"] is True
+    assert {k: v for k, v in control.items() if k not in off} == {k: v for k, v in label_cr.items() if k not in off}

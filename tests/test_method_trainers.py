@@ -123,6 +123,22 @@ def test_dual_switch_removes_its_term(hippo_ws, monkeypatch, switch):
     assert set(others) <= set(log)
 
 
+def test_labeled_only_control_loss_ignores_the_unlabeled_batch(hippo_ws, monkeypatch):
+    """nnSSLDualTrainer_LabeledOnly: loss = sum_k L_sup^k + beta * L_cr (towards the label); replacing the
+    unlabeled batch changes nothing, and no unlabeled term is logged."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer_LabeledOnly", fold=3)
+    batch = next(trainer.dataloader_train)
+    unlabeled = trainer.next_unlabeled()
+    with torch.no_grad():
+        first = trainer.compute_losses(batch["data"], batch["target"], unlabeled)
+        second = trainer.compute_losses(batch["data"], batch["target"], torch.randn_like(unlabeled) * 3)
+    expected = first["loss_sup_a"] + first["loss_sup_b"] + trainer.hparams["beta"] * first["loss_cr"]
+    assert float(first["loss"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(second["loss"]) == pytest.approx(float(first["loss"]), rel=1e-6)
+    unlabeled_terms = {k for s in ("use_cce", "use_ue", "use_pgl") for k in DUAL_TERMS[s]}
+    assert not unlabeled_terms & set(first) and "loss_cr" in first
+
+
 def test_dual_subnets_are_heterogeneous(hippo_ws, monkeypatch):
     trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLDualTrainer", fold=3)
     kinds = {n: type(unwrap(m)).__name__ for n, m in trainer.subnetworks.items()}
