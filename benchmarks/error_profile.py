@@ -136,7 +136,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 parser.error(f"{item!r}: expected NAME=SUMMARY.json")
             if not Path(path).is_file():
                 parser.error(f"{path}: no such summary file")
-            profile = voxel_profile(json.loads(Path(path).read_text()), args.label)
+            try:
+                profile = voxel_profile(json.loads(Path(path).read_text()), args.label)
+            except (ValueError, KeyError) as e:  # json.JSONDecodeError is a ValueError
+                parser.error(f"{path}: {e.args[0] if e.args else e}")
             print(voxel_row(name, profile))
             if profile["n_empty_ref"]:
                 print(f"({name}: {profile['n_empty_ref']} of {profile['n_cases']} cases have an empty "

@@ -91,6 +91,9 @@ def test_main_voxels_rows_and_bad_arguments(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[2] == "| sup | 46.67 | 0.88 | 0.19, 0.19 | 0.31, 0.31 |"
     assert "1 of 3 cases have an empty reference" in out[3]
-    for bad in (str(path), f"sup={tmp_path / 'missing.json'}"):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"labels": [1], "per_case": [{"case": "x", "metrics": {"1": {"dice": 0.5}}}]}))
+    for bad in (str(path), f"sup={tmp_path / 'missing.json'}", f"old={old}"):
         with pytest.raises(SystemExit):
             main(["voxels", bad])
+    assert f"{old}: case x: the summary has no voxel counts" in capsys.readouterr().err
