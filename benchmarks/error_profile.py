@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from nnssl.evaluation.evaluate import read_labelmap
+from nnssl.evaluation.evaluate import match_cases, read_labelmap
 from nnssl.evaluation.metrics import dice
 
 VOXEL_HEADER = ("| run | Dice (%) | volume ratio (median) | FP / ref (mean, median) "
@@ -51,15 +51,12 @@ def voxel_profile(summary: Dict, label: Optional[int] = None) -> Dict[str, float
         rows.append((m["dice"], m["n_pred"], m["n_ref"], m["FP"], m["FN"]))
     a = np.asarray(rows, float)
     defined = a[a[:, 2] > 0]
-    ratio = lambda col: defined[:, col] / defined[:, 2]  # noqa: E731
-    nan = float("nan")
-    return {"dice": float(a[:, 0].mean()),
-            "volume_ratio": float(np.median(ratio(1))) if len(defined) else nan,
-            "fp_mean": float(ratio(3).mean()) if len(defined) else nan,
-            "fp_median": float(np.median(ratio(3))) if len(defined) else nan,
-            "fn_mean": float(ratio(4).mean()) if len(defined) else nan,
-            "fn_median": float(np.median(ratio(4))) if len(defined) else nan,
-            "n_cases": len(a), "n_empty_ref": len(a) - len(defined)}
+    shares = dict.fromkeys(("volume_ratio", "fp_mean", "fp_median", "fn_mean", "fn_median"), float("nan"))
+    if len(defined):
+        volume, fp, fn = (defined[:, col] / defined[:, 2] for col in (1, 3, 4))
+        shares = {"volume_ratio": float(np.median(volume)), "fp_mean": float(fp.mean()),
+                  "fp_median": float(np.median(fp)), "fn_mean": float(fn.mean()), "fn_median": float(np.median(fn))}
+    return {"dice": float(a[:, 0].mean()), **shares, "n_cases": len(a), "n_empty_ref": len(a) - len(defined)}
 
 
 def component_profile(pred: np.ndarray, ref: np.ndarray) -> Dict[str, float]:
@@ -83,21 +80,16 @@ def component_profile(pred: np.ndarray, ref: np.ndarray) -> Dict[str, float]:
 
 def folder_component_rows(pred_dir: Path, ref_dir: Path, label: Optional[int] = None,
                           file_ending: str = ".nii.gz") -> List[Dict[str, float]]:
-    """``component_profile`` of every reference file's prediction (same file name); ``label``
-    selects one label value, None takes every foreground label as one mask."""
-    refs = sorted(p for p in ref_dir.iterdir() if p.name.endswith(file_ending))
-    if not refs:
-        raise FileNotFoundError(f"no reference files ending in {file_ending!r} in {ref_dir}")
+    """``component_profile`` of every reference file's prediction (same file name, paired as
+    ``nnssl_evaluate`` pairs them: a missing prediction is an error); ``label`` selects one label value,
+    None takes every foreground label as one mask."""
+    select = (lambda x: x > 0) if label is None else (lambda x: x == label)
     rows = []
-    for ref_file in refs:
-        pred_file = pred_dir / ref_file.name
-        if not pred_file.is_file():
-            raise FileNotFoundError(f"{pred_file}: prediction missing for reference {ref_file}")
+    for ref_file, pred_file in match_cases(ref_dir, pred_dir, file_ending):  # nnssl_evaluate's pairing
         pred, _ = read_labelmap(pred_file)
         ref, _ = read_labelmap(ref_file)
         if pred.shape != ref.shape:
             raise ValueError(f"{pred_file}: shape {pred.shape} differs from the reference's {ref.shape}")
-        select = (lambda x: x > 0) if label is None else (lambda x: x == label)
         rows.append(component_profile(select(pred), select(ref)))
     return rows
 

@@ -140,7 +140,7 @@ def _json_safe(obj):
     return obj
 
 
-def _match_cases(ref_dir: Path, pred_dir: Path, file_ending: str) -> list[tuple[Path, Path]]:
+def match_cases(ref_dir: Path, pred_dir: Path, file_ending: str) -> list[tuple[Path, Path]]:
     """(reference, prediction) pairs matched by file name; missing predictions are an error."""
     for d, what in ((ref_dir, "reference"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -172,7 +172,7 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path,
     ``overwrite``), prints the markdown table if ``verbose`` and returns the summary (NaN kept).
     """
     ref_dir, pred_dir = Path(ref_dir), Path(pred_dir)
-    pairs = _match_cases(ref_dir, pred_dir, file_ending)
+    pairs = match_cases(ref_dir, pred_dir, file_ending)
     output = Path(output_file) if output_file is not None else pred_dir / DEFAULT_OUTPUT
     if output.exists() and not overwrite:
         raise FileExistsError(f"output file exists: {output} (use --overwrite to replace it)")
