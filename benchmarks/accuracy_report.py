@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from accuracy_settings import method_trainer
+from accuracy_settings import method_hparams, method_trainer
 
 METRICS = ("dice", "jaccard", "hd95_mm", "asd_mm")
 HEADERS = ("Dice (%)", "Jaccard (%)", "HD95 (mm)", "ASD (mm)")
@@ -66,7 +66,8 @@ def collect_rows(summaries: Mapping[str, Mapping[int, Path]], settings: Dict[str
             raise ValueError(f"{method}: repetitions evaluated different test cases")
         values = {k: np.array([_nanmean([r[c][k] for r in runs]) for c in cases]) for k in METRICS}
         run_values = [[r[c]["dice"] for c in cases] for r in runs]
-        rows.append({"method": method, "trainer": method_trainer(settings, method), "cases": cases,
+        rows.append({"method": method, "trainer": method_trainer(settings, method),
+                     "hparams": method_hparams(settings, method), "cases": cases,
                      "values": {k: v.tolist() for k, v in values.items()},
                      "stats": {k: {"mean": _nanmean(v), "std": _nanstd(v),
                                    "n": int(np.sum(~np.isnan(v)))} for k, v in values.items()},
@@ -177,7 +178,7 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
             "Runs > sup."]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["method"], f"`{r['trainer']}`"]
+        cells = [r["method"], f"`{r['trainer']}`" + "".join(f" {k}={v}" for k, v in r.get("hparams", {}).items())]
         for k in METRICS:
             scale = 100.0 if k in ("dice", "jaccard") else 1.0
             st = r["stats"][k]

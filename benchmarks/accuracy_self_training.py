@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from accuracy_settings import self_training_methods, teacher_method
+from accuracy_settings import method_plans_suffix, self_training_methods, teacher_method
 
 
 class SelfTrainingRuns:
@@ -55,7 +55,7 @@ class SelfTrainingRuns:
         """Plans of a self-training method's run: the run's plans, or a copy named ``<plans>_<plans_suffix>`` when
         the method sets one (so two self-training methods with one trainer keep apart, as nnU-Net keeps
         plans apart by name)."""
-        suffix = self.s["methods"][method]["self_train"].get("plans_suffix")
+        suffix = method_plans_suffix(method, self.s["methods"][method])
         return f"{self.plans_name(rep)}_{suffix}" if suffix else self.plans_name(rep)
 
     def self_train_state(self, method: str, rep: int) -> Path:

@@ -83,23 +83,37 @@ def method_trainer(settings: Dict[str, Any], method: str) -> str:
     raise KeyError(f"{method!r} is neither a method of the settings nor a self-training method's teacher")
 
 
+def method_plans_suffix(method: str, spec: Dict[str, Any]) -> Optional[str]:
+    """The suffix of the plans copy a method trains with (plans ``<run plans>_<suffix>``), None for the run's own
+    plans: a self-training method's ``self_train.plans_suffix``; for any other method with ``hparams`` its own
+    name, as the harness writes those hyperparameters into that copy's ``nnssl_hparams`` (so the run has its own
+    results folder, and its plans.json there records them)."""
+    if "self_train" in spec:
+        return spec["self_train"].get("plans_suffix")
+    return method if spec.get("hparams") else None
+
+
 def check_methods_distinct(settings: Dict[str, Any]) -> None:
-    """Refuse two methods that would train into one nnU-Net results folder (same trainer on the same
-    dataset, e.g. differing only in ``hparams``): the second would reuse the first's checkpoint. A
-    hyperparameter variant is a trainer subclass, as in nnU-Net."""
+    """Refuse two methods that would train into one nnU-Net results folder (same trainer and plans on the same
+    dataset): the second would reuse the first's checkpoint. A method with ``hparams`` trains with a plans
+    copy of its own (``method_plans_suffix``), so a hyperparameter variant needs no trainer subclass."""
     seen: Dict[tuple, str] = {}
     for m, spec in settings["methods"].items():
-        key = (spec["trainer"], method_dataset(spec), "self_train" in spec,
-               spec.get("self_train", {}).get("plans_suffix"))
+        key = (spec["trainer"], method_dataset(spec), "self_train" in spec, method_plans_suffix(m, spec))
         if key in seen:
             raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
-                             f"{key[1]} dataset and would share one results folder; make the variant a "
-                             "trainer subclass")
+                             f"{key[1]} dataset with the same plans and would share one results folder; give "
+                             "one of them hparams (or a self_train plans_suffix)")
         seen[key] = m
     clash = [teacher_method(m) for m in self_training_methods(settings) if teacher_method(m) in settings["methods"]]
     if clash:
         raise SystemExit(f"error: method(s) {clash} share the name under which a self-training method's teacher is "
                          "reported; rename them")
+
+
+def method_hparams(settings: Dict[str, Any], method: str) -> Dict[str, Any]:
+    """The ``hparams`` a settings method sets over its trainer's defaults ({} for a self-training teacher)."""
+    return dict(settings["methods"].get(method, {}).get("hparams", {}))
 
 
 def check_same_settings(settings: Dict[str, Any], record: Path) -> None:

@@ -9,7 +9,8 @@ the harness
 2. plans and preprocesses ``ssl`` (nnssl_plan_and_preprocess), moves its plans to ``full`` (nnU-Net's
    nnUNetv2_move_plans_between_datasets + nnUNetv2_preprocess), and derives the CPU plans of the settings
    (``nnssl_derive_plans``, one plans name per repetition so repeated runs keep separate result folders)
-   with the budget as nnssl hyperparameters;
+   with the budget as nnssl hyperparameters (a method's own ``hparams`` go into a plans copy of its own,
+   ``<plans>_<method>``, so that it trains into its own results folder);
 3. trains every method (nnUNetv2_train; ``nnssl_self_train`` for self-training with the budget split
    over its teacher and rounds, see ``accuracy_self_training``; the quality predictor once per repetition for
    the _QG trainers), predicts the test cases (nnUNetv2_predict) and evaluates them (nnssl_evaluate); a
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_report import collect_rows, is_summary_file, pair_method, paired_rows, write_report  # noqa: E402
 from accuracy_self_training import SelfTrainingRuns, self_train_budget  # noqa: E402,F401 (re-exported)
 from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
-                               jobs_warning, load_settings, method_dataset, teacher_method)
+                               jobs_warning, load_settings, method_dataset, method_plans_suffix, teacher_method)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -201,17 +202,32 @@ class Harness(SelfTrainingRuns):
             self.evaluate_teacher(method, rep)
         return finished
 
+    def method_plans(self, method: str, rep: int) -> str:
+        """The plans a (not self-training) method trains with: the run's, or for a method with ``hparams`` a copy
+        ``<plans>_<method>`` with them in its ``nnssl_hparams`` (written here; see ``method_plans_suffix``)."""
+        spec = self.s["methods"][method]
+        suffix = method_plans_suffix(method, spec)
+        if suffix is None:
+            return self.plans_name(rep)
+        from nnssl.self_training.derived import copy_plans
+        plans = f"{self.plans_name(rep)}_{suffix}"
+        copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name(method_dataset(spec)),
+                   self.plans_name(rep), plans, hparams=spec["hparams"])
+        return plans
+
     def _train_and_evaluate(self, method: str, rep: int, spec: Dict[str, Any]) -> Path:
         which = method_dataset(spec)
-        plans, fold, trainer = self.plans_name(rep), str(self.s["fold"]), spec["trainer"]
-        hparams = dict(spec.get("hparams", {}))
-        if spec.get("quality_predictor"):
+        fold, trainer = str(self.s["fold"]), spec["trainer"]
+        # a self-training method's hparams reach its trainings through the environment, any other's its plans
+        hparams = dict(spec.get("hparams", {})) if "self_train" in spec else {}
+        if spec.get("quality_predictor"):  # a path on this machine: through the environment
             hparams["qg_predictor"] = str(self.train_quality_predictor(rep))
         env = {"nnssl_hparams": json.dumps(hparams)} if hparams else {}
         model_dataset = str(self.ids[which])
         if "self_train" in spec:
             model_dataset, plans, trainer = self._self_train(method, rep, spec, env)
         else:
+            plans = self.method_plans(method, rep)
             ckpt = (self.folders["nnUNet_results"] / self.dataset_name(which) / f"{trainer}__{plans}__{self.cfg}"
                     / f"fold_{fold}" / "checkpoint_final.pth")
             if not ckpt.is_file():

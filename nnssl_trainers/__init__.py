@@ -14,8 +14,7 @@ from nnssl_trainers.schedule_variants import nnSSLDualTrainer_PaperRamp, nnSSLDu
     nnSSLFixedDynamicTrainer_NoGuard, nnSSLFixedDynamicTrainerHetero_NoGuard, nnSSLFixedDynamicTrainer_QG_NoGuard, \
     nnSSLDualTrainer_NoGate, nnSSLDualTrainer_QG_NoGate
 from nnssl_trainers.component_ablations import nnSSLDualTrainer_NoCR, nnSSLDualTrainer_NoCCE, \
-    nnSSLDualTrainer_NoUE, nnSSLDualTrainer_NoPGL, nnSSLDualTrainer_LabelCR, \
-    nnSSLDualTrainer_LabeledOnly
+    nnSSLDualTrainer_NoUE, nnSSLDualTrainer_NoPGL, nnSSLDualTrainer_LabeledOnly
 
 __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnSSLMeanTeacherTrainer",
            "nnSSLFixedDynamicTrainer", "nnSSLDualTrainer", "nnSSLDualTrainerPerClass",
@@ -28,4 +27,4 @@ __all__ = ["nnSSLTrainerBase", "nnSSLSupervisedTrainer", "nnSSLCPSTrainer", "nnS
            "nnSSLFixedDynamicTrainer_NoGuard", "nnSSLFixedDynamicTrainerHetero_NoGuard",
            "nnSSLFixedDynamicTrainer_QG_NoGuard", "nnSSLDualTrainer_NoGate", "nnSSLDualTrainer_QG_NoGate",
            "nnSSLDualTrainer_NoCR", "nnSSLDualTrainer_NoCCE", "nnSSLDualTrainer_NoUE", "nnSSLDualTrainer_NoPGL",
-           "nnSSLDualTrainer_LabelCR", "nnSSLDualTrainer_LabeledOnly"]
+           "nnSSLDualTrainer_LabeledOnly"]

@@ -3,6 +3,8 @@
 Two heterogeneous subnets from the same plans (net_a = the plans' U-Net, net_b = its residual /
 plain partner with the same stages and strides). Per step, with z = full-resolution logits:
   L_sup^k = CE + Dice (deep supervision) + beta * L_cr^k        on the labeled batch
+  L_cr^k  = sum_v M_v ||p_k,v - t_v||^2 / sum_v M_v, M = exactly one subnet confident foreground,
+            t = one-hot(y) (cr_target='label', the default, as the public code) or the peer's p (Eq 6, 'peer')
   CCE     = L_cps (tau_cps) + L_efs (eta percentile)            on the unlabeled batch
   L_ue^k  = KL-rectified CE, k taught by its peer (temperature T)
   L_pgl^k = prototype-guided loss on the last decoder features of subnet k
@@ -33,7 +35,10 @@ class nnSSLDualTrainer(nnSSLTrainerBase):
     hparam_defaults: Dict[str, Any] = {
         "use_cce": True, "use_cr": True, "use_ue": True, "use_pgl": True,
         "beta": 0.5,  # weight of L_cr inside L_sup (0.6 for pancreas in the paper)
-        "cr_tau": 0.6, "cr_mode": "xor", "cr_target": "peer",  # 'label': one-hot(y), as the public code
+        "cr_tau": 0.6, "cr_mode": "xor",
+        # L_cr's target on the disagreement voxels: 'label' = one-hot(y), as the public code (default since it
+        # beat the paper's 'peer' on both benchmarks, docs/benchmarks.md); 'peer' = the other subnet (Eq 6)
+        "cr_target": "label",
         "cps_tau": 0.6,
         "eta": 70.0,  # entropy percentile (paper: 70 LA, 80 pancreas, 30 BraTS)
         "temperature": 0.5, "ue_both_directions": True,

@@ -73,18 +73,60 @@ def test_settings_extend_another_file(tmp_path):
 def test_methods_sharing_a_results_folder_are_refused():
     for path in sorted((REPO / "benchmarks" / "settings").glob("*.json")):  # the shipped settings pass
         check_methods_distinct(load_settings(path))
-    twin = {"methods": {"dual": {"trainer": "T"}, "dual_v2": {"trainer": "T", "hparams": {"eta": 50}},
+    twin = {"methods": {"dual": {"trainer": "T"}, "dual_v2": {"trainer": "T", "hparams": {}},
                         "dual_full": {"trainer": "T", "dataset": "full"}}}
     with pytest.raises(SystemExit, match="'dual' and 'dual_v2' both train T"):
         check_methods_distinct(twin)
-    del twin["methods"]["dual_v2"]
-    check_methods_distinct(twin)  # the same trainer on another dataset has its own folder
+    twin["methods"]["dual_v2"]["hparams"] = {"eta": 50}
+    check_methods_distinct(twin)  # hparams: a plans copy of its own; another dataset: a results folder of its own
     st = {"methods": {"st": {"trainer": "T", "self_train": {"rounds": 1}},
                       "st_b": {"trainer": "T", "self_train": {"rounds": 2}}}}
     with pytest.raises(SystemExit, match="'st' and 'st_b' both train T"):
         check_methods_distinct(st)
     st["methods"]["st_b"]["self_train"]["plans_suffix"] = "B"
     check_methods_distinct(st)  # a plans copy of its own keeps the second run apart
+
+
+def test_method_hparams_train_with_a_plans_copy_of_their_own(tmp_path):
+    """A method with ``hparams`` trains and predicts with ``<plans>_<method>``, a copy of the run's plans with
+    them merged into its nnssl_hparams (the budget kept); only the quality predictor's path goes through the
+    environment; a method without hparams keeps the run's plans; the report's trainer cell names the hparams."""
+    methods = {"supervised": {"trainer": "nnSSLSupervisedTrainer"},
+               "dual_peer": {"trainer": "nnSSLDualTrainer_QG", "quality_predictor": True,
+                             "hparams": {"cr_target": "peer"}}}
+    h = Harness({**TINY_SETTINGS, "methods": methods}, tmp_path / "work", tmp_path, "cpu", log=lambda *a, **k: None)
+    pre = h.folders["nnUNet_preprocessed"] / "Dataset571_hippo_tiny_ssl"
+    pre.mkdir(parents=True)
+    base = {"plans_name": "nnSSLPlans_hippo_tiny_r0", "nnssl_hparams": {"num_epochs": 2, "beta": 0.3}}
+    (pre / "nnSSLPlans_hippo_tiny_r0.json").write_text(json.dumps(base))
+    h.train_quality_predictor = lambda rep: tmp_path / "predictor.pth"
+    calls = []
+
+    def record(name: str, *cmd: str, env=None) -> None:
+        calls.append((list(cmd), env or {}))
+        if cmd[0] == "nnUNetv2_predict":
+            Path(cmd[cmd.index("-o") + 1]).mkdir(parents=True)
+        elif cmd[0] == "nnssl_evaluate":
+            (Path(cmd[cmd.index("-pred") + 1]) / "nnssl_summary.json").write_text(
+                json.dumps(_summary({"a": {1: 0.5}})))
+
+    h.run = record
+    h.run_method("dual_peer", 0)
+    (train, env), (predict, _), _ = calls
+    assert train[0] == "nnUNetv2_train" and train[train.index("-p") + 1] == "nnSSLPlans_hippo_tiny_r0_dual_peer"
+    assert predict[predict.index("-p") + 1] == "nnSSLPlans_hippo_tiny_r0_dual_peer"
+    assert json.loads(env["nnssl_hparams"]) == {"qg_predictor": str(tmp_path / "predictor.pth")}
+    copy = json.loads((pre / "nnSSLPlans_hippo_tiny_r0_dual_peer.json").read_text())
+    assert copy == {"plans_name": "nnSSLPlans_hippo_tiny_r0_dual_peer",
+                    "nnssl_hparams": {"num_epochs": 2, "beta": 0.3, "cr_target": "peer"}}
+    assert json.loads((pre / "nnSSLPlans_hippo_tiny_r0.json").read_text()) == base  # the run's plans untouched
+    calls.clear()
+    h.run_method("supervised", 0)
+    assert calls[0][0][calls[0][0].index("-p") + 1] == "nnSSLPlans_hippo_tiny_r0" and calls[0][1] == {}
+    rows = report.collect_rows({m: {0: h.summary_path(m, 0)} for m in methods}, h.s)
+    table = report.markdown_table(rows)
+    assert "| dual_peer | `nnSSLDualTrainer_QG` cr_target=peer |" in table
+    assert "| supervised | `nnSSLSupervisedTrainer` |" in table
 
 
 def test_shipped_settings_define_each_method_name_alike():

@@ -295,7 +295,7 @@ def test_every_unsupervised_term_trains_both_subnets():
 def test_method_a_consistency_targets_hand_values(target, cr_a, cr_b):
     """nnSSLDualTrainer._consistency on two voxels where exactly one subnet is confident foreground (tau 0.6):
     p_a = (0.2, 0.8), (0.9, 0.1); p_b = (0.7, 0.3), (0.3, 0.7); y = 0, 1. 'peer': each network towards the other,
-    (0.25 + 0.25 + 0.36 + 0.36) / 2 = 0.61 for both; 'label' (nnSSLDualTrainer_LabelCR): towards one-hot(y),
+    (0.25 + 0.25 + 0.36 + 0.36) / 2 = 0.61 for both; 'label' (the default): towards one-hot(y),
     net_a (0.64 + 0.64 + 0.81 + 0.81) / 2 = 1.45, net_b (0.09 + 0.09 + 0.09 + 0.09) / 2 = 0.18, and no gradient
     from one network's term into the other network."""
     from types import SimpleNamespace

@@ -88,7 +88,7 @@ def test_schedule_variants_differ_from_their_parent_only_in_the_schedule(suffix,
 
 @pytest.mark.parametrize("suffix, key, base_value, value", [
     ("_NoCR", "use_cr", True, False), ("_NoCCE", "use_cce", True, False), ("_NoUE", "use_ue", True, False),
-    ("_NoPGL", "use_pgl", True, False), ("_LabelCR", "cr_target", "peer", "label")])
+    ("_NoPGL", "use_pgl", True, False)])
 def test_component_ablations_change_one_hyperparameter_of_method_a(suffix, key, base_value, value):
     """Each ablation class is nnSSLDualTrainer (gate + guard) with exactly one hyperparameter changed."""
     import nnssl_trainers
@@ -129,21 +129,27 @@ def test_former_trainer_names_are_found_by_nnunets_lookup_with_the_same_schedule
     monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
     schedules = {"nnSSLDualTrainer_FgRamp": ("foreground", "off"), "nnSSLDualTrainer_Guard": ("first_step", "restart"),
                  "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": ("foreground", "restart"),
-                 "nnSSLMeanTeacherTrainer_QG_Guard": ("first_step", "restart")}
+                 "nnSSLMeanTeacherTrainer_QG_Guard": ("first_step", "restart"),
+                 "nnSSLDualTrainer_LabelCR": ("foreground", "restart")}
     for former, schedule in schedules.items():
         assert not hasattr(nnssl_trainers, former)
         cls = recursive_find_trainer_class_by_name(former)
         hp = resolve_hparams(cls, environ={})
         assert tuple(hp[k] for k in SCHEDULE_KEYS) == schedule, former
     assert recursive_find_trainer_class_by_name("nnSSLDualTrainer") is nnssl_trainers.nnSSLDualTrainer
+    assert recursive_find_trainer_class_by_name("nnSSLDualTrainer_LabelCR") is nnssl_trainers.nnSSLDualTrainer
 
 
-def test_labeled_only_control_is_label_cr_without_its_unlabeled_terms():
-    """nnSSLDualTrainer_LabeledOnly = nnSSLDualTrainer_LabelCR with use_cce, use_ue, use_pgl off, nothing else."""
+def test_labeled_only_control_is_method_a_without_its_unlabeled_terms():
+    """nnSSLDualTrainer_LabeledOnly = nnSSLDualTrainer with use_cce, use_ue, use_pgl off, nothing else; method A's
+    L_cr pulls towards the label by default (cr_target='label'), the paper's peer target is one hparam away."""
     import nnssl_trainers
     off = {"use_cce": False, "use_ue": False, "use_pgl": False}
     control = resolve_hparams(nnssl_trainers.nnSSLDualTrainer_LabeledOnly, environ={})
-    label_cr = resolve_hparams(nnssl_trainers.nnSSLDualTrainer_LabelCR, environ={})
-    assert {k: control[k] for k in off} == off and all(label_cr[k] is True for k in off)
-    assert control["cr_target"] == "label" and control["use_cr"] is True
-    assert {k: v for k, v in control.items() if k not in off} == {k: v for k, v in label_cr.items() if k not in off}
+    method_a = resolve_hparams(nnssl_trainers.nnSSLDualTrainer, environ={})
+    assert {k: control[k] for k in off} == off and all(method_a[k] is True for k in off)
+    assert control["cr_target"] == method_a["cr_target"] == "label" and control["use_cr"] is True
+    assert {k: v for k, v in control.items() if k not in off} == {k: v for k, v in method_a.items() if k not in off}
+    peer = resolve_hparams(nnssl_trainers.nnSSLDualTrainer, plans={"nnssl_hparams": {"cr_target": "peer"}},
+                           environ={})
+    assert peer == {**method_a, "cr_target": "peer"}

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 from nnssl.data.raw import get_unlabeled_cases, load_dataset_json, write_dataset_json, write_split
 
@@ -131,14 +131,18 @@ def write_derived_raw(base_raw: Path, out: Path, pseudo_dir: Path, pseudo_ids: S
     return content
 
 
-def copy_plans(preprocessed_dir: Path, source_plans: str, target_plans: str) -> Path:
+def copy_plans(preprocessed_dir: Path, source_plans: str, target_plans: str,
+               hparams: Optional[Mapping[str, Any]] = None) -> Path:
     """Copy ``source_plans.json`` to ``target_plans.json`` in the same folder, only ``plans_name`` changed (the
-    data identifier stays, so the copy trains on the same preprocessed data under another results folder).
+    data identifier stays, so the copy trains on the same preprocessed data under another results folder)
+    and ``hparams``, when given, merged over the source's ``nnssl_hparams`` (the trainers read them from there).
     An existing identical copy is kept; a different one is an error."""
     src, dst = preprocessed_dir / f"{source_plans}.json", preprocessed_dir / f"{target_plans}.json"
     if not src.is_file():
         raise FileNotFoundError(f"plans {src} not found (plan and preprocess the dataset first)")
     plans = {**json.loads(src.read_text(encoding="utf-8")), "plans_name": target_plans}
+    if hparams:
+        plans["nnssl_hparams"] = {**plans.get("nnssl_hparams", {}), **hparams}
     if dst.is_file():
         if json.loads(dst.read_text(encoding="utf-8")) != plans:
             raise ValueError(f"{dst} exists and differs from {src}; refusing to overwrite it")

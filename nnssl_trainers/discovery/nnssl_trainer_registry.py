@@ -28,5 +28,7 @@ FORMER_NAMES: Dict[str, str] = {
     "nnSSLFixedDynamicTrainer_FgRamp_Guard": "nnSSLFixedDynamicTrainer",
     "nnSSLFixedDynamicTrainer_QG_FgRamp_Guard": "nnSSLFixedDynamicTrainer_QG",
     "nnSSLMeanTeacherTrainer_QG_Guard": "nnSSLMeanTeacherTrainer_QG",
+    # 2026-12-07: L_cr towards the label became method A's default, so the ablation that set it is method A
+    "nnSSLDualTrainer_LabelCR": "nnSSLDualTrainer",
 }
 globals().update({former: getattr(nnssl_trainers, current) for former, current in FORMER_NAMES.items()})
