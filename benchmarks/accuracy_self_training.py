@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from accuracy_settings import method_plans_suffix, self_training_methods, teacher_method
+from accuracy_settings import self_training_methods, teacher_method
 
 
 class SelfTrainingRuns:
     """The self-training part of ``bench_accuracy.Harness`` (a mixin: it uses the harness's settings ``s``,
-    folders, ids, ``run``, ``plans_name``, ``finished_summary`` and ``_predict_and_evaluate``)."""
+    folders, ids, ``run``, ``method_plans``, ``_write_method_plans``, ``finished_summary`` and
+    ``_predict_and_evaluate``)."""
 
     def evaluate_teacher(self, method: str, rep: int) -> Optional[Path]:
         """The teacher of a self-training run (its round-0 model, a supervised-only run of the teacher's budget)
@@ -28,8 +29,8 @@ class SelfTrainingRuns:
                                           str(model["fold"]))
 
     def _self_train(self, method: str, rep: int, spec: Dict[str, Any], env: Dict[str, str]):
-        """nnssl_self_train within the settings' budget (:func:`self_train_budget`); returns the final model's
-        (dataset, plans, trainer)."""
+        """nnssl_self_train with the method's plans (``method_plans``, its copy written first) within the settings'
+        budget (:func:`self_train_budget`); returns the final model's (dataset, plans, trainer)."""
         rounds = int(spec["self_train"]["rounds"])
         args = list(spec["self_train"].get("args", []))
         teacher, student = self_train_budget(int(self.s["hparams"]["num_epochs"]), rounds,
@@ -40,23 +41,13 @@ class SelfTrainingRuns:
         # rounds <= 4 per method
         base = self.ids["self_train"] + 20 * rep + 5 * self_training_methods(self.s).index(method)
         derived = [str(base + k) for k in range(1, rounds + 1)]
-        plans = self.self_train_plans(method, rep)
-        if plans != self.plans_name(rep):  # a named copy: this method's own run and results folders
-            from nnssl.self_training.derived import copy_plans
-            copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name("ssl"), self.plans_name(rep), plans)
+        plans = self._write_method_plans(method, rep)
         self.run(f"self_train_{method}_r{rep}", "nnssl_self_train", "-d", str(self.ids["ssl"]), "-c", self.cfg,
                  "-f", str(self.s["fold"]), "-p", plans, "-tr", spec["trainer"], "--rounds",
                  str(rounds), "--derived_ids", *derived, "-device", self.device, "-np", "1",
                  *args, env={"nnssl_hparams": json.dumps(hp)})
         final = json.loads(self.self_train_state(method, rep).read_text())["final"]  # its reported model
         return str(final["dataset"]), final["plans"], final["trainer"]
-
-    def self_train_plans(self, method: str, rep: int) -> str:
-        """Plans of a self-training method's run: the run's plans, or a copy named ``<plans>_<plans_suffix>`` when
-        the method sets one (so two self-training methods with one trainer keep apart, as nnU-Net keeps
-        plans apart by name)."""
-        suffix = method_plans_suffix(method, self.s["methods"][method])
-        return f"{self.plans_name(rep)}_{suffix}" if suffix else self.plans_name(rep)
 
     def self_train_state(self, method: str, rep: int) -> Path:
         """The state.json of a self-training method's nnssl_self_train run (nnssl's own run-folder naming)."""
@@ -65,7 +56,7 @@ class SelfTrainingRuns:
         spec = self.s["methods"][method]
         opts = Options(dataset=self.dataset_name("ssl"), configuration=self.cfg, fold=str(self.s["fold"]),
                        rounds=int(spec["self_train"]["rounds"]), trainer=spec["trainer"],
-                       plans=self.self_train_plans(method, rep))
+                       plans=self.method_plans(method, rep))
         return run_folder(paths, self.dataset_name("ssl"), opts) / "state.json"
 
 

@@ -203,16 +203,19 @@ class Harness(SelfTrainingRuns):
         return finished
 
     def method_plans(self, method: str, rep: int) -> str:
-        """The plans a (not self-training) method trains with: the run's, or for a method with ``hparams`` a copy
-        ``<plans>_<method>`` with them in its ``nnssl_hparams`` (written here; see ``method_plans_suffix``)."""
-        spec = self.s["methods"][method]
-        suffix = method_plans_suffix(method, spec)
-        if suffix is None:
-            return self.plans_name(rep)
-        from nnssl.self_training.derived import copy_plans
-        plans = f"{self.plans_name(rep)}_{suffix}"
-        copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name(method_dataset(spec)),
-                   self.plans_name(rep), plans, hparams=spec["hparams"])
+        """The plans a method trains with: the run's, or the copy ``<plans>_<suffix>`` of ``method_plans_suffix``
+        (a self-training method's ``plans_suffix``, or the name of a method with ``hparams``)."""
+        suffix = method_plans_suffix(method, self.s["methods"][method])
+        return f"{self.plans_name(rep)}_{suffix}" if suffix else self.plans_name(rep)
+
+    def _write_method_plans(self, method: str, rep: int) -> str:
+        """Write the method's plans copy when it has one (a not self-training method's ``hparams`` merged into its
+        ``nnssl_hparams``; a self-training method's reach its trainings through the environment); returns its name."""
+        spec, plans = self.s["methods"][method], self.method_plans(method, rep)
+        if plans != self.plans_name(rep):
+            from nnssl.self_training.derived import copy_plans
+            copy_plans(self.folders["nnUNet_preprocessed"] / self.dataset_name(method_dataset(spec)),
+                       self.plans_name(rep), plans, hparams=None if "self_train" in spec else spec["hparams"])
         return plans
 
     def _train_and_evaluate(self, method: str, rep: int, spec: Dict[str, Any]) -> Path:
@@ -227,7 +230,7 @@ class Harness(SelfTrainingRuns):
         if "self_train" in spec:
             model_dataset, plans, trainer = self._self_train(method, rep, spec, env)
         else:
-            plans = self.method_plans(method, rep)
+            plans = self._write_method_plans(method, rep)
             ckpt = (self.folders["nnUNet_results"] / self.dataset_name(which) / f"{trainer}__{plans}__{self.cfg}"
                     / f"fold_{fold}" / "checkpoint_final.pth")
             if not ckpt.is_file():
