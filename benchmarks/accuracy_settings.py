@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -15,6 +16,8 @@ from typing import Any, Dict, List, Optional
 VOLATILE_KEYS = ("methods", "repetitions", "_doc")
 #: a self-training method's round-0 model (its teacher) is reported as a method of this name suffix
 TEACHER_SUFFIX = "_teacher"
+#: a method name or plans suffix: it becomes part of file names and of nnU-Net's plans and results folder names
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def load_settings(path: Path, _seen: tuple = ()) -> Dict[str, Any]:
@@ -96,9 +99,15 @@ def method_plans_suffix(method: str, spec: Dict[str, Any]) -> Optional[str]:
 def check_methods_distinct(settings: Dict[str, Any]) -> None:
     """Refuse two methods that would train into one nnU-Net results folder (same trainer and plans on the same
     dataset): the second would reuse the first's checkpoint. A method with ``hparams`` trains with a plans
-    copy of its own (``method_plans_suffix``), so a hyperparameter variant needs no trainer subclass."""
+    copy of its own (``method_plans_suffix``), so a hyperparameter variant needs no trainer subclass. Also refuse
+    a method name or plans suffix unfit for a file name or with ``__``, which nnU-Net reads as the separator of
+    the results folder ``TRAINER__PLANS__CONFIGURATION``."""
     seen: Dict[tuple, str] = {}
     for m, spec in settings["methods"].items():
+        for what, name in (("method name", m), ("plans suffix", method_plans_suffix(m, spec))):
+            if name is not None and (not NAME_PATTERN.fullmatch(name) or "__" in name):
+                raise SystemExit(f"error: {what} {name!r} (method {m!r}): use letters, digits, '_' and '-', starting "
+                                 "with a letter or digit, and no '__' (nnU-Net splits its folder names at '__')")
         key = (spec["trainer"], method_dataset(spec), "self_train" in spec, method_plans_suffix(m, spec))
         if key in seen:
             raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "

@@ -85,6 +85,10 @@ def test_methods_sharing_a_results_folder_are_refused():
         check_methods_distinct(st)
     st["methods"]["st_b"]["self_train"]["plans_suffix"] = "B"
     check_methods_distinct(st)  # a plans copy of its own keeps the second run apart
+    for bad in ({"dual__v2": {"trainer": "T"}}, {"dual/v2": {"trainer": "T"}},
+                {"st": {"trainer": "T", "self_train": {"plans_suffix": "a__b"}}}):
+        with pytest.raises(SystemExit, match="no '__'"):
+            check_methods_distinct({"methods": bad})
 
 
 def test_method_hparams_train_with_a_plans_copy_of_their_own(tmp_path):
