@@ -14,6 +14,9 @@ Per step (SN1 = net_a, SN2 = net_b):
   SN2 learns from SN1 on CutMix(x_f) with SN1's labels mixed by the same box: L_fix^2, L_dyn^2
   L = sum_k [alpha CE + (1 - alpha) Dice](SN_k(x_l), y) + ramp(t) (w_fix (L_fix^1 + L_fix^2)
       + w_dyn (L_dyn^1 + L_dyn^2))
+With ``pseudo_label_margin`` > 0 (not in the paper; default 0) the four pseudo-label losses skip the band of
+that share of the patch at every border, where one patch's prediction lacks context
+(``nnssl.pseudo_labels.margin``).
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
 from nnssl.deep_supervision import full_resolution
-from nnssl.pseudo_labels import com_fusion, cutmix, fixed_crop, shift_offsets, shifted_crops, temporary_label
+from nnssl.pseudo_labels import (com_fusion, cutmix, fixed_crop, ignore_margin, margin_voxels, shift_offsets,
+                                 shifted_crops, temporary_label)
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.ramp_schedule import GUARDED_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
@@ -43,6 +47,8 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         "cutmix_ratio": 2.0 / 3.0,  # box volume / patch volume
         "weight_fix": 1.0,
         "weight_dyn": 1.0,
+        # share of the patch per axis, at each border, where the pseudo-label losses are ignored (0 = the paper)
+        "pseudo_label_margin": 0.0,
         **GUARDED_SCHEDULE,  # not the paper's ramp start: see nnssl_trainers.ramp_schedule
     }
 
@@ -77,10 +83,14 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         loss = super()._build_loss()
         inner = loss.loss if hasattr(loss, "loss") else loss  # DeepSupervisionWrapper or DC_and_CE
         inner.weight_ce, inner.weight_dice = self.hparams["alpha"], 1.0 - self.hparams["alpha"]
+        margin = self.hparams["pseudo_label_margin"]
+        margin_voxels(self.configuration_manager.patch_size, margin)  # refuse a margin the patch cannot take
+        #: label value of the ignored border band: one past the last class, never an argmax
+        self.margin_ignore_label = self.label_manager.num_segmentation_heads if margin > 0 else None
         self.pseudo_label_loss = DC_and_CE_loss(
             {"batch_dice": self.configuration_manager.batch_dice, "smooth": 1e-5, "do_bg": False,
              "ddp": self.is_ddp}, {}, weight_ce=self.hparams["alpha"], weight_dice=1.0 - self.hparams["alpha"],
-            dice_class=MemoryEfficientSoftDiceLoss)
+            ignore_label=self.margin_ignore_label, dice_class=MemoryEfficientSoftDiceLoss)
         return loss
 
     @torch.no_grad()
@@ -115,13 +125,17 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         out_lb, z_b_mix = self.forward_labeled_unlabeled(net_b, data, x_mix)  # SN2 on the CutMix images
 
         sup_a, sup_b = self.loss(out_la, target), self.loss(out_lb, target)
+        differs = 0.5 * ((yd_a != yf_a).float().mean() + (yd_b != yf_b).float().mean())
+        if self.margin_ignore_label is not None:
+            yf_b, yd_b, yf_a_mix, yd_a_mix = (ignore_margin(y, self.hparams["pseudo_label_margin"],
+                                                            self.margin_ignore_label)
+                                              for y in (yf_b, yd_b, yf_a_mix, yd_a_mix))
         fix_a = self.pseudo_label_loss(z_a, yf_b[:, None])
         dyn_a = self.pseudo_label_loss(z_a, yd_b[:, None])
         fix_b = self.pseudo_label_loss(z_b_mix, yf_a_mix[:, None])
         dyn_b = self.pseudo_label_loss(z_b_mix, yd_a_mix[:, None])
         ramp = self.ramp()
         unsup = self.hparams["weight_fix"] * (fix_a + fix_b) + self.hparams["weight_dyn"] * (dyn_a + dyn_b)
-        differs = 0.5 * ((yd_a != yf_a).float().mean() + (yd_b != yf_b).float().mean())
         return {"loss": sup_a + sup_b + ramp * unsup, "loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach(),
                 "loss_fix_a": fix_a.detach(), "loss_dyn_a": dyn_a.detach(), "loss_fix_b": fix_b.detach(),
                 "loss_dyn_b": dyn_b.detach(), "frac_dynamic_differs": differs,

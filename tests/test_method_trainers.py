@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 from nnunetv2.run.run_training import get_trainer_from_args
+from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
-from realdata import TINY_PLANS
+from nnssl.pseudo_labels import interior_mask, margin_voxels
 from nnssl_trainers.ramp_schedule import PAPERS_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
+from realdata import TINY_PLANS
 
 DUAL_TERMS = {"use_cce": ("loss_cps", "loss_efs", "frac_efs_kept"), "use_cr": ("loss_cr", "frac_cr_mask"),
               "use_ue": ("loss_ue_a", "loss_ue_b"), "use_pgl": ("loss_pgl_a", "loss_pgl_b", "reliable_voxels_c0")}
@@ -158,6 +161,30 @@ def test_fixed_dynamic_both_directions_update_both_subnets(hippo_ws, monkeypatch
         grads = [p.grad.abs().sum() for p in net.parameters() if p.grad is not None]
         assert grads and float(sum(grads)) > 0, name
     assert 0.0 <= float(losses["frac_dynamic_differs"]) <= 1.0
+
+
+def test_fixed_dynamic_margin_ignores_the_patch_border_in_every_pseudo_label_loss(hippo_ws, monkeypatch):
+    """pseudo_label_margin: the four pseudo-label targets carry the ignore label (one past the last class) exactly
+    outside interior_mask, argmax classes inside, and each loss equals nnU-Net's CE + Dice on the interior crop."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLFixedDynamicTrainer", fold=2, pseudo_label_margin=0.25)
+    ignore = trainer.label_manager.num_segmentation_heads
+    inside = interior_mask(trainer.configuration_manager.patch_size, 0.25)
+    crop = (slice(None), slice(None)) + tuple(slice(m, p - m) for m, p in zip(
+        margin_voxels(trainer.configuration_manager.patch_size, 0.25), trainer.configuration_manager.patch_size))
+    seen, loss = [], trainer.pseudo_label_loss
+    trainer.pseudo_label_loss = lambda z, y: seen.append((z.detach(), y, loss(z, y))) or seen[-1][2]
+    batch = next(trainer.dataloader_train)
+    with torch.no_grad():
+        trainer.compute_losses(batch["data"], batch["target"], trainer.next_unlabeled())
+    assert len(seen) == 4
+    plain = DC_and_CE_loss({"batch_dice": trainer.configuration_manager.batch_dice, "smooth": 1e-5,
+                            "do_bg": False, "ddp": False}, {}, weight_ce=0.5, weight_dice=0.5,
+                           dice_class=MemoryEfficientSoftDiceLoss)
+    for z, y, value in seen:
+        assert bool((y[:, 0][:, ~inside] == ignore).all()) and bool((y[:, 0][:, inside] < ignore).all())
+        assert float(value) == pytest.approx(float(plain(z[crop], y[crop])), rel=1e-5)
+    with pytest.raises(ValueError, match="leaves no interior"):
+        make_trainer(hippo_ws, monkeypatch, "nnSSLFixedDynamicTrainer", fold=2, pseudo_label_margin=0.49)
 
 
 def test_supervised_trainer_uses_labeled_data_only(hippo_ws, monkeypatch):

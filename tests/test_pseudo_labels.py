@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nnssl.pseudo_labels import (
-    box_mask, box_sides, com_fusion, cutmix, fixed_crop, map_to_fixed, random_box, region_size,
-    shift_offsets, shifted_crops, temporary_label,
+    box_mask, box_sides, com_fusion, cutmix, fixed_crop, ignore_margin, interior_mask, map_to_fixed, margin_voxels,
+    random_box, region_size, shift_offsets, shifted_crops, temporary_label,
 )
 
 
@@ -267,3 +267,31 @@ def test_cutmix_errors():
         cutmix(x, [torch.zeros(3, 4, 4)])
     with pytest.raises(ValueError):
         cutmix(torch.zeros(4, 4), [])
+
+
+# ---------------------------------------------------------------- patch-border margin
+def test_margin_voxels_round_half_up_and_refuse_no_interior():
+    assert margin_voxels((48, 48, 32), 0.2) == (10, 10, 6)  # 9.6 -> 10, 6.4 -> 6
+    assert margin_voxels((4, 6, 10), 0.25) == (1, 2, 3)  # 1.0, 1.5 -> 2 (not banker's 2), 2.5 -> 3
+    assert margin_voxels((5, 7), 0.0) == (0, 0)
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ValueError, match=r"must be in \[0, 0.5\)"):
+            margin_voxels((8, 8), bad)
+    with pytest.raises(ValueError, match="leaves no interior in patch \\(8, 4\\)"):
+        margin_voxels((8, 4), 0.45)  # 0.45 * 4 -> 2 of 4 voxels per border
+
+
+def test_interior_mask_and_ignore_margin_by_hand():
+    expected = torch.tensor([[0, 0, 0, 0, 0, 0],
+                             [0, 0, 1, 1, 0, 0],
+                             [0, 0, 1, 1, 0, 0],
+                             [0, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    assert torch.equal(interior_mask((4, 6), 0.25), expected)
+    assert bool(interior_mask((3, 4, 5), 0.0).all())
+    labels = torch.arange(2 * 4 * 6).view(2, 4, 6) % 3  # classes 0..2, ignore label 3
+    out = ignore_margin(labels, 0.25, 3)
+    assert torch.equal(out[:, expected], labels[:, expected])  # interior kept, per sample
+    assert bool((out[:, ~expected] == 3).all()) and labels.max() < 3
+    assert torch.equal(ignore_margin(labels, 0.0, 3), labels)
+    with pytest.raises(ValueError, match=r"\(B, \*patch\)"):
+        ignore_margin(torch.zeros(5, dtype=torch.long), 0.1, 3)
