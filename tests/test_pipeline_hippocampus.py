@@ -15,6 +15,8 @@ import torch
 
 from realdata import HIPPO_DATASET as DATASET, TINY_PLANS as PLANS, Workspace
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def ws(hippo_ws) -> Workspace:
@@ -106,6 +108,13 @@ def test_two_network_trainer_train_predict_evaluate(ws, trainer):
     else:  # same architecture, initialised differently
         w = "encoder.stages.0.0.convs.0.conv.weight"
         assert not torch.equal(nets["net_a"][w], nets["net_b"][w])
+    if trainer == "nnSSLFixedDynamicTrainer":  # benchmarks/border_bias.py reads both members of a real checkpoint
+        out = ws.python(str(REPO / "benchmarks" / "border_bias.py"), folder,
+                        str(ws.pre / DATASET / "nnSSLPlans_3d_fullres"), "--cases", "2", "--patches", "1").stdout
+        for net in ("net_a", "net_b"):
+            table = out.split(f"\n{net} (2 cases x 1 patches")[1]
+            all_row = next(line for line in table.splitlines() if line.startswith("| all | 1.000 | "))
+            assert all(float(c) >= 0 for c in all_row.strip("| ").split(" | ")[1:]), all_row
 
     pred = ws.root / f"pred_{trainer}"
     ws.run("nnUNetv2_predict", "-i", str(ws.raw / DATASET / "imagesTs"), "-o", str(pred), "-d", "501", "-c",
