@@ -16,7 +16,7 @@ Per step (SN1 = net_a, SN2 = net_b):
       + w_dyn (L_dyn^1 + L_dyn^2))
 With ``pseudo_label_margin`` > 0 (not in the paper; default 0) the four pseudo-label losses skip the band of
 that share of the patch at every border, where one patch's prediction lacks context
-(``nnssl.pseudo_labels.margin``).
+(``nnssl.pseudo_labels.margin``; on LA a 0.2 margin made method B worse, docs/benchmarks.md).
 """
 from __future__ import annotations
 
