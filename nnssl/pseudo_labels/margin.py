@@ -2,8 +2,9 @@
 
 A network that predicts one patch sees less of the image around voxels near the patch border, and on a
 structure that the patch cuts (LA's atrium in a 48 x 48 x 32 patch at 2 mm) its argmax there misses
-foreground: docs/benchmarks.md (nineteenth session) measured the predicted foreground at 0.42-0.52 of the
-reference within 1/8 of the patch from a border and 1.03-1.06 farther than 1/4 from every border.
+foreground: docs/benchmarks.md (nineteenth session) measured method A + QG's two networks predicting 0.42-0.52
+of the reference foreground within 1/8 of the patch from a border and 1.03-1.06 farther than 1/4 from every
+border (other checkpoints: the same drop towards the border from their own interior level).
 ``ignore_margin`` marks that band with an ignore label so the pseudo-label losses skip it (nnU-Net's
 ``DC_and_CE_loss(ignore_label=...)``). Measured on LA, this does not cure method B's under-segmentation: with
 a 0.2 margin its run fell from 78.16 to 72.15 Dice with more false negatives, so it is an option, off by default.
