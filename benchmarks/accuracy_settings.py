@@ -104,11 +104,12 @@ def check_methods_distinct(settings: Dict[str, Any]) -> None:
     the results folder ``TRAINER__PLANS__CONFIGURATION``."""
     seen: Dict[tuple, str] = {}
     for m, spec in settings["methods"].items():
-        for what, name in (("method name", m), ("plans suffix", method_plans_suffix(m, spec))):
+        suffix = method_plans_suffix(m, spec)
+        for what, name in (("method name", m), ("plans suffix", suffix)):
             if name is not None and (not NAME_PATTERN.fullmatch(name) or "__" in name):
                 raise SystemExit(f"error: {what} {name!r} (method {m!r}): use letters, digits, '_' and '-', starting "
                                  "with a letter or digit, and no '__' (nnU-Net splits its folder names at '__')")
-        key = (spec["trainer"], method_dataset(spec), "self_train" in spec, method_plans_suffix(m, spec))
+        key = (spec["trainer"], method_dataset(spec), "self_train" in spec, suffix)
         if key in seen:
             raise SystemExit(f"error: methods {seen[key]!r} and {m!r} both train {spec['trainer']} on the "
                              f"{key[1]} dataset with the same plans and would share one results folder; give "

@@ -63,7 +63,8 @@ def band_table(sums: Dict[str, np.ndarray], edges: Sequence[float]) -> str:
 
 
 def _members(network: torch.nn.Module) -> Dict[str, torch.nn.Module]:
-    return dict(network.members) if hasattr(network, "members") else {"network": network}
+    from nnssl_trainers.ensemble import SoftmaxEnsemble
+    return dict(network.members) if isinstance(network, SoftmaxEnsemble) else {"network": network}
 
 
 def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases: int, n_patches: int,
@@ -73,7 +74,8 @@ def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
     from nnssl.deep_supervision import full_resolution
-    from nnssl.pseudo_labels import com_fusion, fixed_crop, shift_offsets, shifted_crops, temporary_label
+    from nnssl.pseudo_labels import dynamic_label, fixed_crop, shift_bounds
+    from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer
 
     predictor = nnUNetPredictor(device=torch.device("cpu"), perform_everything_on_device=False, verbose=False)
     predictor.initialize_from_trained_model_folder(str(model_folder.parent), use_folds=(model_folder.name[5:],),
@@ -82,9 +84,9 @@ def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases
     network.load_state_dict(predictor.list_of_parameters[0])
     network.eval()
     patch = [int(p) for p in predictor.configuration_manager.patch_size]
-    axes = list(range(len(patch)))[-2:]  # method B's default shift axes and fractions (0.125-0.25 of the patch)
-    hi = [max(1, round(p / 4)) if a in axes else 0 for a, p in enumerate(patch)]
-    lo = [min(h, max(1, round(p / 8))) if a in axes else 0 for a, (p, h) in enumerate(zip(patch, hi))]
+    axes = list(range(len(patch)))[-2:]  # method B's default shift axes and fractions
+    defaults = nnSSLFixedDynamicTrainer.hparam_defaults
+    lo, hi = shift_bounds(patch, axes, defaults["shift_min_fraction"], defaults["shift_max_fraction"])
     ids = sorted(p.name[:-len("_seg.b2nd")] for p in config_folder.glob("*_seg.b2nd"))
     ids = [i for i in ids if i not in set(exclude)]
     if len(ids) < n_cases:
@@ -110,12 +112,10 @@ def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases
                 y[tuple(slice(0, d) for d in ys.shape)] = ys
                 region = torch.from_numpy(x)
                 ref = torch.from_numpy(y)[tuple(slice(s, s + p) for s, p in zip(shift, patch))]
-                offsets = shift_offsets(shift, axes)
                 for name, net in _members(network).items():
                     probs = torch.softmax(full_resolution(net(fixed_crop(region, patch, shift))).float(), 1)[0]
-                    shifted = full_resolution(net(shifted_crops(region, patch, shift, offsets))).float()
-                    temp, cover = temporary_label(torch.softmax(shifted, 1), offsets)
-                    dynamic = com_fusion(probs[None], temp, cover)[0]
+                    dynamic = dynamic_label(lambda crops: full_resolution(net(crops)), region, probs[None], patch,
+                                            shift, axes)[0]
                     new = band_sums(band, len(edges) + 1, ref=ref, argmax=probs.argmax(0) > 0,
                                     softmax=1.0 - probs[0], dynamic=dynamic > 0)
                     sums[name] = {q: sums[name][q] + new[q] for q in QUANTITIES}

@@ -29,8 +29,7 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
 from nnssl.deep_supervision import full_resolution
-from nnssl.pseudo_labels import (com_fusion, cutmix, fixed_crop, ignore_margin, margin_voxels, shift_offsets,
-                                 shifted_crops, temporary_label)
+from nnssl.pseudo_labels import cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, shift_bounds
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.ramp_schedule import GUARDED_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
@@ -63,12 +62,8 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         return [a % ndim for a in axes]
 
     def _shift_bounds(self) -> Tuple[List[int], List[int]]:
-        patch = self.configuration_manager.patch_size
-        lo, hi = [0] * len(patch), [0] * len(patch)
-        for a in self._shift_axes():
-            hi[a] = max(1, int(round(patch[a] * self.hparams["shift_max_fraction"])))
-            lo[a] = min(hi[a], max(1, int(round(patch[a] * self.hparams["shift_min_fraction"]))))
-        return lo, hi
+        return shift_bounds(self.configuration_manager.patch_size, self._shift_axes(),
+                            self.hparams["shift_min_fraction"], self.hparams["shift_max_fraction"])
 
     def unlabeled_patch_size(self) -> List[int]:
         _, hi = self._shift_bounds()
@@ -84,25 +79,22 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         inner = loss.loss if hasattr(loss, "loss") else loss  # DeepSupervisionWrapper or DC_and_CE
         inner.weight_ce, inner.weight_dice = self.hparams["alpha"], 1.0 - self.hparams["alpha"]
         margin = self.hparams["pseudo_label_margin"]
-        margin_voxels(self.configuration_manager.patch_size, margin)  # refuse a margin the patch cannot take
-        #: label value of the ignored border band: one past the last class, never an argmax
-        self.margin_ignore_label = self.label_manager.num_segmentation_heads if margin > 0 else None
-        self.pseudo_label_loss = DC_and_CE_loss(
+        #: voxels of the patch whose pseudo-labels count (None: all); interior_mask refuses a margin without any
+        self.pseudo_label_interior = interior_mask(self.configuration_manager.patch_size, margin, self.device) \
+            if margin > 0 else None
+        self.pseudo_label_loss = DC_and_CE_loss(  # the ignored band's label: one past the last class, never an argmax
             {"batch_dice": self.configuration_manager.batch_dice, "smooth": 1e-5, "do_bg": False,
              "ddp": self.is_ddp}, {}, weight_ce=self.hparams["alpha"], weight_dice=1.0 - self.hparams["alpha"],
-            ignore_label=self.margin_ignore_label, dice_class=MemoryEfficientSoftDiceLoss)
+            ignore_label=self.label_manager.num_segmentation_heads if margin > 0 else None,
+            dice_class=MemoryEfficientSoftDiceLoss)
         return loss
 
     @torch.no_grad()
     def _dynamic_label(self, net: nn.Module, region: torch.Tensor, fixed_probs: torch.Tensor,
                        shift: List[int]) -> torch.Tensor:
         """yd = COM(average softmax of ``net`` on the shifted crops mapped back, argmax of fixed_probs)."""
-        patch = list(self.configuration_manager.patch_size)
-        offsets = shift_offsets(shift, self._shift_axes())
-        crops = shifted_crops(region, patch, shift, offsets)
-        logits = full_resolution(net(crops))
-        probs, coverage = temporary_label(torch.softmax(logits.float(), 1), offsets)
-        return com_fusion(fixed_probs, probs, coverage)
+        return dynamic_label(lambda crops: full_resolution(net(crops)), region, fixed_probs,
+                             list(self.configuration_manager.patch_size), shift, self._shift_axes())
 
     def compute_losses(self, data, target, unlabeled) -> Dict[str, torch.Tensor]:
         patch = list(self.configuration_manager.patch_size)
@@ -126,10 +118,10 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
 
         sup_a, sup_b = self.loss(out_la, target), self.loss(out_lb, target)
         differs = 0.5 * ((yd_a != yf_a).float().mean() + (yd_b != yf_b).float().mean())
-        if self.margin_ignore_label is not None:
-            yf_b, yd_b, yf_a_mix, yd_a_mix = (ignore_margin(y, self.hparams["pseudo_label_margin"],
-                                                            self.margin_ignore_label)
-                                              for y in (yf_b, yd_b, yf_a_mix, yd_a_mix))
+        if self.pseudo_label_interior is not None:
+            yf_b, yd_b, yf_a_mix, yd_a_mix = (
+                ignore_outside(y, self.pseudo_label_interior, self.label_manager.num_segmentation_heads)
+                for y in (yf_b, yd_b, yf_a_mix, yd_a_mix))
         fix_a = self.pseudo_label_loss(z_a, yf_b[:, None])
         dyn_a = self.pseudo_label_loss(z_a, yd_b[:, None])
         fix_b = self.pseudo_label_loss(z_b_mix, yf_a_mix[:, None])

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nnssl.pseudo_labels import (
-    box_mask, box_sides, com_fusion, cutmix, fixed_crop, ignore_margin, interior_mask, map_to_fixed, margin_voxels,
-    random_box, region_size, shift_offsets, shifted_crops, temporary_label,
+    box_mask, box_sides, com_fusion, cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, map_to_fixed, margin_voxels,
+    random_box, region_size, shift_bounds, shift_offsets, shifted_crops, temporary_label,
 )
 
 
@@ -281,7 +281,7 @@ def test_margin_voxels_round_half_up_and_refuse_no_interior():
         margin_voxels((8, 4), 0.45)  # 0.45 * 4 -> 2 of 4 voxels per border
 
 
-def test_interior_mask_and_ignore_margin_by_hand():
+def test_interior_mask_and_ignore_outside_by_hand():
     expected = torch.tensor([[0, 0, 0, 0, 0, 0],
                              [0, 0, 1, 1, 0, 0],
                              [0, 0, 1, 1, 0, 0],
@@ -289,9 +289,27 @@ def test_interior_mask_and_ignore_margin_by_hand():
     assert torch.equal(interior_mask((4, 6), 0.25), expected)
     assert bool(interior_mask((3, 4, 5), 0.0).all())
     labels = torch.arange(2 * 4 * 6).view(2, 4, 6) % 3  # classes 0..2, ignore label 3
-    out = ignore_margin(labels, 0.25, 3)
+    out = ignore_outside(labels, interior_mask((4, 6), 0.25), 3)
     assert torch.equal(out[:, expected], labels[:, expected])  # interior kept, per sample
     assert bool((out[:, ~expected] == 3).all()) and labels.max() < 3
-    assert torch.equal(ignore_margin(labels, 0.0, 3), labels)
+    assert torch.equal(ignore_outside(labels, interior_mask((4, 6), 0.0), 3), labels)
     with pytest.raises(ValueError, match=r"\(B, \*patch\)"):
-        ignore_margin(torch.zeros(5, dtype=torch.long), 0.1, 3)
+        ignore_outside(torch.zeros(5, dtype=torch.long), expected, 3)
+
+
+def test_shift_bounds_by_hand():
+    assert shift_bounds((48, 48, 32), (1, 2), 0.125, 0.25) == ([0, 6, 4], [0, 12, 8])
+    assert shift_bounds((4, 3), (0, 1), 0.01, 0.05) == ([1, 1], [1, 1])  # at least 1 on a shifted axis
+    assert shift_bounds((40, 8), (0,), 0.5, 0.25) == ([10, 0], [10, 0])  # lo never above hi
+
+
+def test_dynamic_label_of_a_shift_invariant_prediction_is_the_fixed_label():
+    """Logits that vary along axis 0 only do not change under shifts along axis 1: yd = argmax of the fixed crop;
+    a prediction that flips the classes gives the other class on every covered voxel."""
+    patch, shift, axes = (4, 6), (0, 2), (1,)
+    col = torch.tensor([1.0, -1.0, 2.0, -2.0])[:, None].expand(4, 6 + 4)
+    region = torch.stack([col, -col])[None]  # (1, 2 classes, 4, 10)
+    fixed = torch.softmax(fixed_crop(region, patch, shift), 1)
+    assert torch.equal(dynamic_label(lambda x: x, region, fixed, patch, shift, axes), fixed.argmax(1))
+    flipped = dynamic_label(lambda x: x.flip(1), region, fixed, patch, shift, axes)
+    assert torch.equal(flipped, 1 - fixed.argmax(1))  # every voxel is covered by a crop shifted by 2 of 6

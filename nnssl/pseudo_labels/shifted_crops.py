@@ -11,7 +11,7 @@ spatial axes works). Spatial axis indices (``axes``) count spatial axes only: 0 
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import Callable, List, Sequence, Tuple, Union
 
 import torch
 
@@ -200,3 +200,24 @@ def com_fusion(fixed: torch.Tensor, temporary_probs: torch.Tensor, coverage: tor
         raise ValueError(f"shape mismatch: fixed {tuple(fixed.shape)}, temporary {tuple(temporary_probs.shape)}, "
                          f"coverage {tuple(coverage.shape)}")
     return torch.where(coverage.bool(), temporary_probs.argmax(dim=1), yf)
+
+
+def shift_bounds(patch_size: Sequence[int], axes: Sequence[int], min_fraction: float,
+                 max_fraction: float) -> Tuple[List[int], List[int]]:
+    """Lowest and highest shift per spatial axis: on ``axes`` hi_d = max(1, round(p_d * max_fraction)) and
+    lo_d = min(hi_d, max(1, round(p_d * min_fraction))); 0 and 0 on every other axis."""
+    lo, hi = [0] * len(patch_size), [0] * len(patch_size)
+    for a in axes:
+        hi[a] = max(1, int(round(patch_size[a] * max_fraction)))
+        lo[a] = min(hi[a], max(1, int(round(patch_size[a] * min_fraction))))
+    return lo, hi
+
+
+def dynamic_label(predict: Callable[[torch.Tensor], torch.Tensor], region: torch.Tensor, fixed_probs: torch.Tensor,
+                  patch_size: Sequence[int], shift: Sequence[int], axes: Sequence[int]) -> torch.Tensor:
+    """yd = COM(softmax of ``predict`` on the shifted crops along ``axes``, averaged back into x_f; argmax of
+    ``fixed_probs``) (B, *patch) int64. ``predict`` maps the stacked crops (K * B, C, *patch) to logits."""
+    offsets = shift_offsets(shift, axes)
+    logits = predict(shifted_crops(region, patch_size, shift, offsets))
+    probs, coverage = temporary_label(torch.softmax(logits.float(), 1), offsets)
+    return com_fusion(fixed_probs, probs, coverage)
