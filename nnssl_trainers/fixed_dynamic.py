@@ -12,8 +12,10 @@ Per step (SN1 = net_a, SN2 = net_b):
   yd_j = COM(temporary label of SN_j on the shifted crops, yf_j)   dynamic pseudo-label
   SN1 learns from SN2 on the original images: L_fix^1 = CE+Dice(SN1(x_f), yf_2), L_dyn^1 = ...(yd_2)
   SN2 learns from SN1 on CutMix(x_f) with SN1's labels mixed by the same box: L_fix^2, L_dyn^2
-  L = sum_k [alpha CE + (1 - alpha) Dice](SN_k(x_l), y) + ramp(t) (w_fix (L_fix^1 + L_fix^2)
+  L = w_sup sum_k [alpha CE + (1 - alpha) Dice](SN_k(x_l), y) + ramp(t) (w_fix (L_fix^1 + L_fix^2)
       + w_dyn (L_dyn^1 + L_dyn^2))
+w_sup = 1 is the paper; with alpha = 0.5 its supervised loss is half nnU-Net's CE + Dice, so ``weight_sup`` = 2
+puts it at nnU-Net's scale (the scale of methods A, CPS and supervised-only).
 With ``pseudo_label_margin`` > 0 (not in the paper; default 0) the four pseudo-label losses skip the band of
 that share of the patch at every border, where one patch's prediction lacks context
 (``nnssl.pseudo_labels.margin``; on LA a 0.2 margin made method B worse, docs/benchmarks.md).
@@ -44,6 +46,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         "shift_min_fraction": 0.125,
         "shift_max_fraction": 0.25,  # s_max = round(patch * fraction) per shifted axis
         "cutmix_ratio": 2.0 / 3.0,  # box volume / patch volume
+        "weight_sup": 1.0,  # 2.0 with alpha 0.5: the supervised loss at nnU-Net's CE + Dice scale
         "weight_fix": 1.0,
         "weight_dyn": 1.0,
         # share of the patch per axis, at each border, where the pseudo-label losses are ignored (0 = the paper)
@@ -80,8 +83,11 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         inner.weight_ce, inner.weight_dice = self.hparams["alpha"], 1.0 - self.hparams["alpha"]
         margin = self.hparams["pseudo_label_margin"]
         #: voxels of the patch whose pseudo-labels count (None: all); interior_mask refuses a margin without any
-        self.pseudo_label_interior = interior_mask(self.configuration_manager.patch_size, margin, self.device) \
-            if margin > 0 else None
+        try:
+            self.pseudo_label_interior = interior_mask(self.configuration_manager.patch_size, margin, self.device) \
+                if margin > 0 else None
+        except ValueError as e:
+            raise ValueError(f"hyperparameter pseudo_label_margin={margin}: {e}") from e
         self.pseudo_label_loss = DC_and_CE_loss(  # the ignored band's label: one past the last class, never an argmax
             {"batch_dice": self.configuration_manager.batch_dice, "smooth": 1e-5, "do_bg": False,
              "ddp": self.is_ddp}, {}, weight_ce=self.hparams["alpha"], weight_dice=1.0 - self.hparams["alpha"],
@@ -128,7 +134,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         dyn_b = self.pseudo_label_loss(z_b_mix, yd_a_mix[:, None])
         ramp = self.ramp()
         unsup = self.hparams["weight_fix"] * (fix_a + fix_b) + self.hparams["weight_dyn"] * (dyn_a + dyn_b)
-        return {"loss": sup_a + sup_b + ramp * unsup, "loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach(),
+        return {"loss": self.hparams["weight_sup"] * (sup_a + sup_b) + ramp * unsup, "loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach(),
                 "loss_fix_a": fix_a.detach(), "loss_dyn_a": dyn_a.detach(), "loss_fix_b": fix_b.detach(),
                 "loss_dyn_b": dyn_b.detach(), "frac_dynamic_differs": differs,
                 "mean_shift": torch.tensor(float(np.mean([s for s in shift if s > 0] or [0])))}

@@ -183,8 +183,34 @@ def test_fixed_dynamic_margin_ignores_the_patch_border_in_every_pseudo_label_los
     for z, y, value in seen:
         assert bool((y[:, 0][:, ~inside] == ignore).all()) and bool((y[:, 0][:, inside] < ignore).all())
         assert float(value) == pytest.approx(float(plain(z[crop], y[crop])), rel=1e-5)
-    with pytest.raises(ValueError, match="leaves no interior"):
+    with pytest.raises(ValueError, match="pseudo_label_margin=0.49.*leaves no interior"):
         make_trainer(hippo_ws, monkeypatch, "nnSSLFixedDynamicTrainer", fold=2, pseudo_label_margin=0.49)
+
+
+@pytest.mark.parametrize("weight_sup", [1.0, 2.0])
+def test_fixed_dynamic_total_loss_weighs_each_term(hippo_ws, monkeypatch, weight_sup):
+    """L = w_sup (L_sup^a + L_sup^b) + ramp (w_fix (L_fix^a + L_fix^b) + w_dyn (L_dyn^a + L_dyn^b)), ramp = 1 here;
+    each L_sup^k is alpha CE + (1 - alpha) Dice, half nnU-Net's CE + Dice at alpha 0.5."""
+    trainer = make_trainer(hippo_ws, monkeypatch, "nnSSLFixedDynamicTrainer", fold=2, weight_sup=weight_sup,
+                           weight_fix=0.75, weight_dyn=0.25)
+    assert trainer.ramp() == 1.0
+    batch = next(trainer.dataloader_train)
+    seen, loss = [], trainer.loss
+    trainer.loss = lambda output, target: seen.append((output, target)) or loss(output, target)
+    with torch.no_grad():
+        logs = trainer.compute_losses(batch["data"], batch["target"], trainer.next_unlabeled())
+    expected = weight_sup * (logs["loss_sup_a"] + logs["loss_sup_b"]) \
+        + 0.75 * (logs["loss_fix_a"] + logs["loss_fix_b"]) + 0.25 * (logs["loss_dyn_a"] + logs["loss_dyn_b"])
+    assert float(logs["loss"]) == pytest.approx(float(expected), rel=1e-6)
+    nnunet = DC_and_CE_loss({"batch_dice": trainer.configuration_manager.batch_dice, "smooth": 1e-5,
+                             "do_bg": False, "ddp": False}, {}, weight_ce=1.0, weight_dice=1.0,
+                            dice_class=MemoryEfficientSoftDiceLoss)
+    output, target = seen[0]
+    if hasattr(loss, "weight_factors"):  # nnU-Net's DeepSupervisionWrapper
+        full = sum(w * nnunet(o, t) for w, o, t in zip(loss.weight_factors, output, target) if w != 0)
+    else:
+        full = nnunet(output, target)
+    assert float(logs["loss_sup_a"]) == pytest.approx(0.5 * float(full), rel=1e-5)
 
 
 def test_supervised_trainer_uses_labeled_data_only(hippo_ws, monkeypatch):
