@@ -134,7 +134,8 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         dyn_b = self.pseudo_label_loss(z_b_mix, yd_a_mix[:, None])
         ramp = self.ramp()
         unsup = self.hparams["weight_fix"] * (fix_a + fix_b) + self.hparams["weight_dyn"] * (dyn_a + dyn_b)
-        return {"loss": self.hparams["weight_sup"] * (sup_a + sup_b) + ramp * unsup, "loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach(),
+        total = self.hparams["weight_sup"] * (sup_a + sup_b) + ramp * unsup
+        return {"loss": total, "loss_sup_a": sup_a.detach(), "loss_sup_b": sup_b.detach(),
                 "loss_fix_a": fix_a.detach(), "loss_dyn_a": dyn_a.detach(), "loss_fix_b": fix_b.detach(),
                 "loss_dyn_b": dyn_b.detach(), "frac_dynamic_differs": differs,
                 "mean_shift": torch.tensor(float(np.mean([s for s in shift if s > 0] or [0])))}
