@@ -74,7 +74,7 @@ def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
     from nnssl.deep_supervision import full_resolution
-    from nnssl.pseudo_labels import dynamic_label, fixed_crop, shift_bounds
+    from nnssl.pseudo_labels import dynamic_label, fixed_crop, shift_axes, shift_bounds
     from nnssl_trainers.fixed_dynamic import nnSSLFixedDynamicTrainer
 
     predictor = nnUNetPredictor(device=torch.device("cpu"), perform_everything_on_device=False, verbose=False)
@@ -84,8 +84,8 @@ def measure(model_folder: Path, config_folder: Path, exclude: List[str], n_cases
     network.load_state_dict(predictor.list_of_parameters[0])
     network.eval()
     patch = [int(p) for p in predictor.configuration_manager.patch_size]
-    axes = list(range(len(patch)))[-2:]  # method B's default shift axes and fractions
-    defaults = nnSSLFixedDynamicTrainer.hparam_defaults
+    defaults = nnSSLFixedDynamicTrainer.hparam_defaults  # method B's default shift axes and fractions
+    axes = shift_axes(len(patch), defaults["shift_axes"])
     lo, hi = shift_bounds(patch, axes, defaults["shift_min_fraction"], defaults["shift_max_fraction"])
     ids = sorted(p.name[:-len("_seg.b2nd")] for p in config_folder.glob("*_seg.b2nd"))
     ids = [i for i in ids if i not in set(exclude)]

@@ -31,7 +31,8 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
 from nnssl.deep_supervision import full_resolution
-from nnssl.pseudo_labels import cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, shift_bounds
+from nnssl.pseudo_labels import (cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, shift_axes,
+                                 shift_bounds)
 from nnssl_trainers.base import nnSSLTrainerBase
 from nnssl_trainers.ramp_schedule import GUARDED_SCHEDULE
 from nnssl_trainers.wrapping import unwrap
@@ -58,11 +59,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
 
     # ------------------------------------------------------------------ geometry
     def _shift_axes(self) -> List[int]:
-        ndim = len(self.configuration_manager.patch_size)
-        axes = self.hparams["shift_axes"] or list(range(ndim))[-2:]
-        if any(not -ndim <= a < ndim for a in axes):
-            raise ValueError(f"shift_axes {axes} out of range for a {ndim}D patch")
-        return [a % ndim for a in axes]
+        return shift_axes(len(self.configuration_manager.patch_size), self.hparams["shift_axes"])
 
     def _shift_bounds(self) -> Tuple[List[int], List[int]]:
         return shift_bounds(self.configuration_manager.patch_size, self._shift_axes(),
@@ -77,6 +74,11 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         return [int(np.random.randint(low, high + 1)) if high > 0 else 0 for low, high in zip(lo, hi)]
 
     # ------------------------------------------------------------------ losses
+    @property
+    def pseudo_label_ignore(self) -> int:
+        """Label of the ignored border band in the pseudo-label targets: one past the last class, never an argmax."""
+        return self.label_manager.num_segmentation_heads
+
     def _build_loss(self):
         loss = super()._build_loss()
         inner = loss.loss if hasattr(loss, "loss") else loss  # DeepSupervisionWrapper or DC_and_CE
@@ -88,10 +90,10 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
                 if margin > 0 else None
         except ValueError as e:
             raise ValueError(f"hyperparameter pseudo_label_margin={margin}: {e}") from e
-        self.pseudo_label_loss = DC_and_CE_loss(  # the ignored band's label: one past the last class, never an argmax
+        self.pseudo_label_loss = DC_and_CE_loss(
             {"batch_dice": self.configuration_manager.batch_dice, "smooth": 1e-5, "do_bg": False,
              "ddp": self.is_ddp}, {}, weight_ce=self.hparams["alpha"], weight_dice=1.0 - self.hparams["alpha"],
-            ignore_label=self.label_manager.num_segmentation_heads if margin > 0 else None,
+            ignore_label=self.pseudo_label_ignore if margin > 0 else None,
             dice_class=MemoryEfficientSoftDiceLoss)
         return loss
 
@@ -126,7 +128,7 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         differs = 0.5 * ((yd_a != yf_a).float().mean() + (yd_b != yf_b).float().mean())
         if self.pseudo_label_interior is not None:
             yf_b, yd_b, yf_a_mix, yd_a_mix = (
-                ignore_outside(y, self.pseudo_label_interior, self.label_manager.num_segmentation_heads)
+                ignore_outside(y, self.pseudo_label_interior, self.pseudo_label_ignore)
                 for y in (yf_b, yd_b, yf_a_mix, yd_a_mix))
         fix_a = self.pseudo_label_loss(z_a, yf_b[:, None])
         dyn_a = self.pseudo_label_loss(z_a, yd_b[:, None])

@@ -35,6 +35,13 @@ def make_trainer(ws, monkeypatch, name: str, fold: int, **hparams):
     return trainer
 
 
+def nnunet_ce_dice(trainer, weight_ce: float, weight_dice: float) -> DC_and_CE_loss:
+    """nnU-Net's CE + Dice as its trainers build it for this trainer's configuration, at the given weights."""
+    return DC_and_CE_loss({"batch_dice": trainer.configuration_manager.batch_dice, "smooth": 1e-5, "do_bg": False,
+                           "ddp": False}, {}, weight_ce=weight_ce, weight_dice=weight_dice,
+                          dice_class=MemoryEfficientSoftDiceLoss)
+
+
 def fixed_batch_losses(trainer, steps: int) -> list:
     """Train ``steps`` steps on one fixed labeled + unlabeled batch; return the logged dicts."""
     batch = next(trainer.dataloader_train)
@@ -177,9 +184,7 @@ def test_fixed_dynamic_margin_ignores_the_patch_border_in_every_pseudo_label_los
     with torch.no_grad():
         trainer.compute_losses(batch["data"], batch["target"], trainer.next_unlabeled())
     assert len(seen) == 4
-    plain = DC_and_CE_loss({"batch_dice": trainer.configuration_manager.batch_dice, "smooth": 1e-5,
-                            "do_bg": False, "ddp": False}, {}, weight_ce=0.5, weight_dice=0.5,
-                           dice_class=MemoryEfficientSoftDiceLoss)
+    plain = nnunet_ce_dice(trainer, 0.5, 0.5)
     for z, y, value in seen:
         assert bool((y[:, 0][:, ~inside] == ignore).all()) and bool((y[:, 0][:, inside] < ignore).all())
         assert float(value) == pytest.approx(float(plain(z[crop], y[crop])), rel=1e-5)
@@ -202,9 +207,7 @@ def test_fixed_dynamic_total_loss_weighs_each_term(hippo_ws, monkeypatch, weight
     expected = weight_sup * (logs["loss_sup_a"] + logs["loss_sup_b"]) \
         + 0.75 * (logs["loss_fix_a"] + logs["loss_fix_b"]) + 0.25 * (logs["loss_dyn_a"] + logs["loss_dyn_b"])
     assert float(logs["loss"]) == pytest.approx(float(expected), rel=1e-6)
-    nnunet = DC_and_CE_loss({"batch_dice": trainer.configuration_manager.batch_dice, "smooth": 1e-5,
-                             "do_bg": False, "ddp": False}, {}, weight_ce=1.0, weight_dice=1.0,
-                            dice_class=MemoryEfficientSoftDiceLoss)
+    nnunet = nnunet_ce_dice(trainer, 1.0, 1.0)
     output, target = seen[0]
     if hasattr(loss, "weight_factors"):  # nnU-Net's DeepSupervisionWrapper
         full = sum(w * nnunet(o, t) for w, o, t in zip(loss.weight_factors, output, target) if w != 0)

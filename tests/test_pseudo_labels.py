@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nnssl.pseudo_labels import (
-    box_mask, box_sides, com_fusion, cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, map_to_fixed, margin_voxels,
-    random_box, region_size, shift_bounds, shift_offsets, shifted_crops, temporary_label,
+    box_mask, box_sides, com_fusion, cutmix, dynamic_label, fixed_crop, ignore_outside, interior_mask, map_to_fixed,
+    margin_voxels, random_box, region_size, shift_axes, shift_bounds, shift_offsets, shifted_crops, temporary_label,
 )
 
 
@@ -295,6 +295,15 @@ def test_interior_mask_and_ignore_outside_by_hand():
     assert torch.equal(ignore_outside(labels, interior_mask((4, 6), 0.0), 3), labels)
     with pytest.raises(ValueError, match=r"\(B, \*patch\)"):
         ignore_outside(torch.zeros(5, dtype=torch.long), expected, 3)
+
+
+def test_shift_axes_default_normalise_and_refuse():
+    assert shift_axes(3) == [1, 2] and shift_axes(2) == [0, 1] and shift_axes(3, []) == [1, 2]
+    assert shift_axes(3, [-1, 0]) == [2, 0]
+    with pytest.raises(ValueError, match="out of range"):
+        shift_axes(3, [3])
+    with pytest.raises(ValueError, match="duplicate"):
+        shift_axes(3, [2, -1])
 
 
 def test_shift_bounds_by_hand():

@@ -7,6 +7,7 @@ from nnssl.pseudo_labels.shifted_crops import (
     fixed_crop,
     map_to_fixed,
     region_size,
+    shift_axes,
     shift_bounds,
     shift_offsets,
     shifted_crops,
@@ -15,6 +16,6 @@ from nnssl.pseudo_labels.shifted_crops import (
 
 __all__ = [
     "box_mask", "box_sides", "cutmix", "default_partner", "random_box",
-    "com_fusion", "dynamic_label", "fixed_crop", "map_to_fixed", "region_size", "shift_bounds", "shift_offsets",
-    "shifted_crops", "temporary_label", "ignore_outside", "interior_mask", "margin_voxels",
+    "com_fusion", "dynamic_label", "fixed_crop", "map_to_fixed", "region_size", "shift_axes", "shift_bounds",
+    "shift_offsets", "shifted_crops", "temporary_label", "ignore_outside", "interior_mask", "margin_voxels",
 ]

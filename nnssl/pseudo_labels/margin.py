@@ -6,8 +6,9 @@ foreground: docs/benchmarks.md (nineteenth session) measured method A + QG's two
 of the reference foreground within 1/8 of the patch from a border and 1.03-1.06 farther than 1/4 from every
 border (other checkpoints: the same drop towards the border from their own interior level).
 ``ignore_outside`` with ``interior_mask`` marks that band with an ignore label so the pseudo-label losses
-skip it (nnU-Net's ``DC_and_CE_loss(ignore_label=...)``). Measured on LA, this does not cure method B's under-segmentation: with
-a 0.2 margin its run fell from 78.16 to 72.15 Dice with more false negatives, so it is an option, off by default.
+skip it (nnU-Net's ``DC_and_CE_loss(ignore_label=...)``). Measured on LA, this does not cure method B's
+under-segmentation: with a 0.2 margin its run fell from 78.16 to 72.15 Dice with more false negatives, so it is
+an option, off by default.
 
 Shapes: B batch, ``*patch`` the spatial size (2D or 3D).
 """
@@ -41,5 +42,6 @@ def ignore_outside(labels: torch.Tensor, inside: torch.Tensor, ignore_label: int
     """A copy of hard labels (B, *patch) with ``ignore_label`` wherever ``inside`` (*patch) bool is False
     (``inside`` = ``interior_mask``, made once per patch size and margin)."""
     if labels.ndim < 2 or tuple(labels.shape[1:]) != tuple(inside.shape):
-        raise ValueError(f"labels must be (B, *patch) with patch {tuple(inside.shape)}, got shape {tuple(labels.shape)}")
-    return torch.where(inside, labels, torch.full_like(labels, ignore_label))
+        raise ValueError(f"labels must be (B, *patch) with patch {tuple(inside.shape)}, "
+                         f"got shape {tuple(labels.shape)}")
+    return torch.where(inside, labels, ignore_label)  # a scalar: no full-size tensor of the ignore label

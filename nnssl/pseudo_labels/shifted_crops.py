@@ -34,6 +34,24 @@ def region_size(patch_size: Sequence[int], shift: Sequence[int]) -> Tuple[int, .
     return tuple(int(p) + 2 * int(s) for p, s in zip(patch_size, shift))
 
 
+def _normalized_axes(axes: Sequence[int], ndim: int) -> List[int]:
+    """``axes`` as indices in [0, ndim) (negative ones count from the end); refuses out-of-range or repeated axes."""
+    norm = []
+    for a in axes:
+        if not -ndim <= int(a) < ndim:
+            raise ValueError(f"axis {a} out of range for {ndim} spatial axes")
+        norm.append(int(a) % ndim)
+    if len(set(norm)) != len(norm):
+        raise ValueError(f"duplicate axes {tuple(axes)}")
+    return norm
+
+
+def shift_axes(ndim: int, axes: Sequence[int] = ()) -> List[int]:
+    """The spatial axes method B shifts along: ``axes`` normalised, or when empty the two last (in-plane in 3D,
+    both in 2D)."""
+    return _normalized_axes(axes or list(range(ndim))[-2:], ndim)
+
+
 def shift_offsets(shift: Sequence[int], axes: Sequence[int]) -> List[Offset]:
     """The 2 * len(axes) offsets of the shifted crops c_1..c_K.
 
@@ -44,13 +62,7 @@ def shift_offsets(shift: Sequence[int], axes: Sequence[int]) -> List[Offset]:
     ndim = len(shift)
     if any(int(s) < 0 for s in shift):
         raise ValueError(f"shift must be >= 0 on every axis, got {tuple(shift)}")
-    norm = []
-    for a in axes:
-        if not -ndim <= int(a) < ndim:
-            raise ValueError(f"axis {a} out of range for {ndim} spatial axes")
-        norm.append(int(a) % ndim)
-    if len(set(norm)) != len(norm):
-        raise ValueError(f"duplicate axes {tuple(axes)}")
+    norm = _normalized_axes(axes, ndim)
     out: List[Offset] = []
     for a in norm:
         for sign in (1, -1):
