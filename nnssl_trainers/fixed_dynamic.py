@@ -16,6 +16,8 @@ Per step (SN1 = net_a, SN2 = net_b):
       + w_dyn (L_dyn^1 + L_dyn^2))
 w_sup = 1 is the paper; with alpha = 0.5 its supervised loss is half nnU-Net's CE + Dice, so ``weight_sup`` = 2
 puts it at nnU-Net's scale (the scale of methods A, CPS and supervised-only).
+Not the paper: w_fix = w_dyn = 0.5 by default (the paper's 1.0 made every method-B form under-segment on LA,
+3-5 Dice below the halved weights for the plain, _QG and heterogeneous pairs; Hippocampus +1.0; docs/benchmarks.md, twenty-first session).
 With ``pseudo_label_margin`` > 0 (not in the paper; default 0) the four pseudo-label losses skip the band of
 that share of the patch at every border, where one patch's prediction lacks context
 (``nnssl.pseudo_labels.margin``; on LA a 0.2 margin made method B worse, docs/benchmarks.md).
@@ -48,8 +50,8 @@ class nnSSLFixedDynamicTrainer(nnSSLTrainerBase):
         "shift_max_fraction": 0.25,  # s_max = round(patch * fraction) per shifted axis
         "cutmix_ratio": 2.0 / 3.0,  # box volume / patch volume
         "weight_sup": 1.0,  # 2.0 with alpha 0.5: the supervised loss at nnU-Net's CE + Dice scale
-        "weight_fix": 1.0,
-        "weight_dyn": 1.0,
+        "weight_fix": 0.5,  # the paper: 1.0 (set it, and weight_dyn, through the plans' nnssl_hparams)
+        "weight_dyn": 0.5,
         # share of the patch per axis, at each border, where the pseudo-label losses are ignored (0 = the paper)
         "pseudo_label_margin": 0.0,
         **GUARDED_SCHEDULE,  # not the paper's ramp start: see nnssl_trainers.ramp_schedule

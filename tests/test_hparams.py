@@ -153,3 +153,20 @@ def test_labeled_only_control_is_method_a_without_its_unlabeled_terms():
     peer = resolve_hparams(nnssl_trainers.nnSSLDualTrainer, plans={"nnssl_hparams": {"cr_target": "peer"}},
                            environ={})
     assert peer == {**method_a, "cr_target": "peer"}
+
+
+def test_method_b_halves_the_papers_pseudo_label_weights():
+    """Every method-B trainer (pair, quality guidance, schedule variants) weighs its fixed and dynamic
+    pseudo-label terms 0.5, not the paper's 1.0 (which under-segmented on LA, docs/benchmarks.md), and its
+    supervised term 1.0 as the paper; the paper's weights are one plans hparam away."""
+    import nnssl_trainers
+    classes = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.startswith("nnSSLFixedDynamicTrainer")]
+    assert len(classes) >= 9
+    for cls in classes:
+        hp = resolve_hparams(cls, environ={})
+        assert (hp["weight_sup"], hp["weight_fix"], hp["weight_dyn"]) == (1.0, 0.5, 0.5), cls.__name__
+    method_b = resolve_hparams(nnssl_trainers.nnSSLFixedDynamicTrainer, environ={})
+    paper_weights = {"weight_fix": 1.0, "weight_dyn": 1.0}
+    paper = resolve_hparams(nnssl_trainers.nnSSLFixedDynamicTrainer, plans={"nnssl_hparams": paper_weights},
+                            environ={})
+    assert paper == {**method_b, **paper_weights}
