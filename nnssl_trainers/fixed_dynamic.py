@@ -16,8 +16,9 @@ Per step (SN1 = net_a, SN2 = net_b):
       + w_dyn (L_dyn^1 + L_dyn^2))
 w_sup = 1 is the paper; with alpha = 0.5 its supervised loss is half nnU-Net's CE + Dice, so ``weight_sup`` = 2
 puts it at nnU-Net's scale (the scale of methods A, CPS and supervised-only).
-Not the paper: w_fix = w_dyn = 0.5 by default (the paper's 1.0 made every method-B form under-segment on LA,
-3-5 Dice below the halved weights for the plain, _QG and heterogeneous pairs; Hippocampus +1.0; docs/benchmarks.md, twenty-first session).
+Not the paper: w_fix = w_dyn = 0.5 by default. With the paper's 1.0 every method-B form under-segmented on LA,
+3-5 Dice below the halved weights (identical, _QG and heterogeneous pairs); on Hippocampus 1.0 lower
+(docs/benchmarks.md, twenty-first session).
 With ``pseudo_label_margin`` > 0 (not in the paper; default 0) the four pseudo-label losses skip the band of
 that share of the patch at every border, where one patch's prediction lacks context
 (``nnssl.pseudo_labels.margin``; on LA a 0.2 margin made method B worse, docs/benchmarks.md).

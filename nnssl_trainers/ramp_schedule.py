@@ -46,7 +46,8 @@ class RampScheduleMixin:
         "collapse_guard": PAPERS_SCHEDULE["collapse_guard"],
     }
     #: hyperparameters with a fixed set of values, checked when they are resolved
-    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground"), "collapse_guard": ("off", "restart")}
+    hparam_choices: Dict[str, tuple] = {"ramp_start": ("first_step", "foreground"),
+                                        "collapse_guard": ("off", "restart")}
 
     def init_ramp_schedule(self) -> None:
         """Set the clock per hyperparameter ramp_start and a fresh collapse monitor (call once hparams exist)."""

@@ -303,7 +303,8 @@ def test_archive_keeps_finished_runs_across_work_folders(tmp_path, capsys):
     assert rows["supervised"]["stats"]["dice"]["mean"] == pytest.approx(0.5)
     assert rows["full"]["stats"]["dice"]["mean"] == pytest.approx(0.9)
     # paired comparisons of archived runs are reported too, and a pair naming no reported method is refused
-    assert main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2p"), "--pair", "full", "supervised:r0"]) == 0
+    pair = ["--pair", "full", "supervised:r0"]
+    assert main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2p"), *pair]) == 0
     assert "| full | supervised:r0 | 90.00 | 50.00 | +40.00 | 100% |" in (tmp_path / "r2p" / "results.md").read_text()
     with pytest.raises(SystemExit):
         main(args + ["--workdir", str(second), "--out", str(tmp_path / "r2q"), "--pair", "full", "cps_qg"])
