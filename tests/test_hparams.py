@@ -160,7 +160,8 @@ def test_method_b_halves_the_papers_pseudo_label_weights():
     pseudo-label terms 0.5, not the paper's 1.0 (which under-segmented on LA, docs/benchmarks.md), and its
     supervised term 1.0 as the paper; the paper's weights are one plans hparam away."""
     import nnssl_trainers
-    classes = [getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__ if n.startswith("nnSSLFixedDynamicTrainer")]
+    exported = (getattr(nnssl_trainers, n) for n in nnssl_trainers.__all__)
+    classes = [c for c in exported if isinstance(c, type) and issubclass(c, nnssl_trainers.nnSSLFixedDynamicTrainer)]
     assert len(classes) >= 9
     for cls in classes:
         hp = resolve_hparams(cls, environ={})
