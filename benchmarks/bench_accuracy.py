@@ -284,7 +284,8 @@ class Harness(SelfTrainingRuns):
         return self.finished_summary(name, rep)
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Example: python benchmarks/bench_accuracy.py --settings "
                                        "benchmarks/settings/hippocampus_cpu.json --workdir /tmp/bench_hippo "
                                        "--methods supervised full cps")

@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nnssl_convert_brats", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert BraTS 2019 (HGG/ and LGG/ case folders with _t1, _t1ce, _t2, _flair, _seg .nii.gz) "
                     "to the nnssl raw format. Channels: 0000 t1, 0001 t1ce, 0002 t2, 0003 flair. Labels: binary "
-                    "whole tumour (seg > 0), or nnU-Net's BraTS regions with --labels regions. Split: seeded shuffle of the sorted ids into train/val/test, or "
+                    "whole tumour (seg > 0), or nnU-Net's BraTS regions with --labels regions. Split: seeded "
+                    "shuffle of the sorted ids into train/val/test, or "
                     "--split_lists; the first --labeled training ids are labeled, the rest unlabeled; val and "
                     "test both go to imagesTs/labelsTs and are listed separately in nnssl_split.json.",
         epilog="Examples:\n"

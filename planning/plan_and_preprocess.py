@@ -57,8 +57,9 @@ def labeled_cases(raw_dir: str, dataset_json: dict) -> Dict[str, tuple]:
     return {k: (v["images"], v["label"]) for k, v in ds.items()}
 
 
-def preprocess(dataset: str | int, plans_name: str = DEFAULT_PLANS_NAME, configurations: Sequence[str] = ("3d_fullres",),
-               num_processes: int = 2, unlabeled: bool = True) -> Dict[str, dict]:
+def preprocess(dataset: str | int, plans_name: str = DEFAULT_PLANS_NAME,
+               configurations: Sequence[str] = ("3d_fullres",), num_processes: int = 2,
+               unlabeled: bool = True) -> Dict[str, dict]:
     """Preprocess labeled and unlabeled cases for each configuration; returns timing stats per part."""
     dataset_name = maybe_convert_to_dataset_name(dataset)
     raw_dir = os.path.join(str(nnUNet_raw), dataset_name)

@@ -100,8 +100,8 @@ class Workspace:
     def run(self, *cmd: str, env: Optional[Dict[str, str]] = None, check: bool = True,
             timeout: int = 900) -> subprocess.CompletedProcess:
         """Run a console script; on failure the assertion shows the command and its output's tail."""
-        proc = subprocess.run(list(cmd), env={**self.env, **(env or {})}, capture_output=True, encoding="utf-8", errors="replace",
-                              timeout=timeout, cwd=self.root)
+        proc = subprocess.run(list(cmd), env={**self.env, **(env or {})}, capture_output=True, encoding="utf-8",
+                              errors="replace", timeout=timeout, cwd=self.root)
         if check:
             assert proc.returncode == 0, (f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout ---\n"
                                           f"{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")

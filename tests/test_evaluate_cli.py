@@ -28,7 +28,8 @@ def _exe() -> str:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([_exe(), *map(str, args)], capture_output=True, encoding="utf-8", errors="replace", timeout=120)
+    return subprocess.run([_exe(), *map(str, args)], capture_output=True, encoding="utf-8", errors="replace",
+                          timeout=120)
 
 
 def _read(path: Path) -> np.ndarray:

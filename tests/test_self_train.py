@@ -130,7 +130,8 @@ def _synthetic_base(paths: run.Paths, n_labeled: int = 3, n_unlabeled: int = 2) 
         _write_image(raw / "imagesTr" / f"{c}_0000.nii.gz", rng.random((4, 5, 6)).astype(np.float32))
         _write_image(raw / "labelsTr" / f"{c}.nii.gz", rng.integers(0, 3, (4, 5, 6)).astype(np.uint8))
     for i in range(n_unlabeled):
-        _write_image(raw / "imagesUnlabeled" / f"toy_{100 + i:03d}_0000.nii.gz", rng.random((4, 5, 6)).astype(np.float32))
+        _write_image(raw / "imagesUnlabeled" / f"toy_{100 + i:03d}_0000.nii.gz",
+                     rng.random((4, 5, 6)).astype(np.float32))
     write_dataset_json(raw, {"0": "MRI"}, {"background": 0, "a": 1, "b": 2}, n_labeled, ".nii.gz", n_unlabeled)
     pre = paths.pre / name
     pre.mkdir(parents=True)
@@ -352,8 +353,8 @@ def test_two_real_rounds_interrupted_and_resumed(hippo_ws):
     ws = hippo_ws
     args = ["nnssl_self_train", "-d", "501", "-c", "3d_fullres", "-f", "0", "-tr", "nnSSLSupervisedTrainer", "-p",
             TINY_PLANS, "-device", "cpu", "-np", "1", "--case_threshold", "0.0", "--voxel_threshold", "0.4",
-            "--derived_ids", "581", "582", "--warm_start", "all", "--teacher_hparams", '{"num_iterations_per_epoch": 3}',
-            "--labeled_share", "0.5"]
+            "--derived_ids", "581", "582", "--warm_start", "all",
+            "--teacher_hparams", '{"num_iterations_per_epoch": 3}', "--labeled_share", "0.5"]
     env = {"nnssl_hparams": FAST}
     run_dir = ws.res / HIPPO_DATASET / SELF_TRAIN_DIR / "fold_0"
     teacher = ws.res / HIPPO_DATASET / f"nnSSLSupervisedTrainer__{TINY_PLANS}_SelfTrainR0__3d_fullres" / "fold_0"

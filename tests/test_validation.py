@@ -101,8 +101,8 @@ def test_valid_dataset_and_cli(tmp_path, nnunet_env, capsys):
     check_unlabeled(raw, num_processes=1)
     assert main(["-d", "901", "-np", "1"]) == 0
     assert "OK" in capsys.readouterr().out
-    r = subprocess.run(["nnssl_validate_unlabeled", "-d", "Dataset901_Ok"], capture_output=True, encoding="utf-8", errors="replace",
-                       timeout=120)
+    r = subprocess.run(["nnssl_validate_unlabeled", "-d", "Dataset901_Ok"], capture_output=True, encoding="utf-8",
+                       errors="replace", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout and "2 unlabeled case(s), 2 channel(s)" in r.stdout
     assert main(["-d", "977"]) == 1
