@@ -259,6 +259,8 @@ class Harness(SelfTrainingRuns):
         else:
             plans = self._write_method_plans(method, rep)
             ckpt = self.results_folder(method, rep) / "checkpoint_final.pth"
+            if ckpt.with_name(TRAINER_RECORD).is_file():  # a training to reuse or resume: is it this method's?
+                check_run_hparams(self.s, method, rep, ckpt.with_name(TRAINER_RECORD))
             if not ckpt.is_file():
                 cont = ["--c"] if ckpt.with_name("checkpoint_latest.pth").is_file() else []
                 self.run(f"train_{method}_r{rep}", "nnUNetv2_train", model_dataset, self.cfg, fold, "-tr", trainer,

@@ -80,6 +80,14 @@ def test_a_run_trained_under_an_old_default_is_archived_with_its_record_and_refu
     assert "fixed_dynamic run 0 was trained with other hyperparameters" in str(refused.value)
     assert "weight_dyn: 1.0 -> 0.5; weight_fix: 1.0 -> 0.5" in str(refused.value)
     assert not (tmp_path / "r").exists()
+    calls = []
+    bare = Harness(old, work, tmp_path, "cpu", log=lambda *a, **k: None)  # no archive, no summary yet:
+    bare.run = lambda name, *cmd, env=None: calls.append(cmd)
+    summary.rename(summary.with_name("moved.json"))  # the training would be reused for prediction
+    with pytest.raises(SystemExit, match="weight_fix: 1.0 -> 0.5"):
+        bare.run_method("fixed_dynamic", 0)
+    assert calls == []  # refused before predicting with (or resuming) the other setup's training
+    summary.with_name("moved.json").rename(summary)
     stored = archive / "hippo_tiny" / "fixed_dynamic_r0.json"
     assert record_path(stored).read_bytes() == trained.read_bytes()  # what ran is archived all the same
     # the run's values made explicit, in the settings and both records (as after a default change)
