@@ -20,6 +20,8 @@ Finished steps are skipped when the harness is re-run with the same work folder 
 With ``--archive DIR`` every finished run's evaluation summary is also kept in ``DIR/<settings name>/``
 (small JSON files meant to be committed, e.g. ``docs/results``): runs found there count as finished, so
 repetitions accumulate and reports can be rebuilt across machines and sessions whose work folders are gone.
+Beside it goes the hyperparameter record its trainer wrote; a finished run whose method now resolves other
+hyperparameters (a trainer default changed since) is refused, see ``accuracy_hparams``.
 """
 from __future__ import annotations
 
