@@ -39,9 +39,8 @@ def expected_hparams(settings: Dict[str, Any], method: str) -> Optional[Dict[str
     spec = settings["methods"].get(method)
     if spec is None or "self_train" in spec:
         return None
-    trainers = {name: getattr(nnssl_trainers, name) for name in nnssl_trainers.__all__}
-    cls = trainers.get(method_trainer(settings, method))
-    if cls is None or not collect_defaults(cls):
+    cls = getattr(nnssl_trainers, method_trainer(settings, method), None)  # as nnssl_self_train looks it up
+    if not isinstance(cls, type) or not collect_defaults(cls):
         return None
     overrides = {**settings.get("hparams", {}), **spec.get("hparams", {})}
     return resolve_hparams(cls, {"nnssl_hparams": overrides}, environ={})

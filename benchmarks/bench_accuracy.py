@@ -38,16 +38,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_hparams import TRAINER_RECORD, check_run_hparams, record_path  # noqa: E402
+from accuracy_hparams import TRAINER_RECORD, check_run_hparams  # noqa: E402
 from accuracy_report import collect_rows, is_summary_file, pair_method, paired_rows, write_report  # noqa: E402
+from accuracy_runs import FinishedRuns  # noqa: E402
 from accuracy_self_training import SelfTrainingRuns, self_train_budget  # noqa: E402,F401 (re-exported)
-from accuracy_settings import (archive_summary, check_methods_distinct, check_same_settings,  # noqa: E402
+from accuracy_settings import (check_methods_distinct, check_same_settings,  # noqa: E402
                                jobs_warning, load_settings, method_dataset, method_plans_suffix, teacher_method)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Harness(SelfTrainingRuns):
+class Harness(FinishedRuns, SelfTrainingRuns):
     """One settings file, one work folder (nnU-Net's three folders below it), resumable."""
 
     def __init__(self, settings: Dict[str, Any], workdir: Path, data_root: Path, device: str, log=print,
@@ -179,46 +180,6 @@ class Harness(SelfTrainingRuns):
                      "--batch_size", str(q["batch_size"]), "--holdout_fraction", str(q["holdout_fraction"]),
                      "--seed", str(rep), "-device", self.device)
         return path
-
-    def summary_path(self, method: str, rep: int) -> Path:
-        """Where a finished run's nnssl_evaluate summary lies (written last, so it marks the run as done)."""
-        return self.work / "predictions" / f"{method}_r{rep}" / "nnssl_summary.json"
-
-    def finished_summary(self, method: str, rep: int) -> Optional[Path]:
-        """The summary of a finished run: the work folder's (archived on the way, with its trainer's hyperparameter
-        record), else the archive's, else None. A run whose record disagrees with what its method resolves now is
-        refused (``accuracy_hparams.check_run_hparams``)."""
-        local = self.summary_path(method, rep)
-        stored = self.archive / f"{method}_r{rep}.json" if self.archive is not None else None
-        trained = self.trained_record(method, rep)
-        if local.is_file():
-            if stored is not None:
-                archive_summary(local, stored)
-                if trained is not None and trained.is_file():
-                    archive_summary(trained, record_path(stored))
-            found = local
-        elif stored is not None and stored.is_file():
-            found = stored
-        else:
-            return None
-        records = [r for r in (trained, record_path(stored) if stored else None) if r is not None and r.is_file()]
-        if records:
-            check_run_hparams(self.s, method, rep, records[0])
-        return found
-
-    def results_folder(self, method: str, rep: int) -> Path:
-        """The fold folder nnUNetv2_train writes a (not self-training) method's run into."""
-        spec = self.s["methods"][method]
-        return (self.folders["nnUNet_results"] / self.dataset_name(method_dataset(spec))
-                / f"{spec['trainer']}__{self.method_plans(method, rep)}__{self.cfg}" / f"fold_{self.s['fold']}")
-
-    def trained_record(self, method: str, rep: int) -> Optional[Path]:
-        """The hyperparameter record the run's trainer writes (``nnssl_hparams.json``, nnssl trainers only); None
-        for a self-training method or its teacher (several trainings)."""
-        spec = self.s["methods"].get(method)
-        if spec is None or "self_train" in spec:
-            return None
-        return self.results_folder(method, rep) / TRAINER_RECORD
 
     def run_method(self, method: str, rep: int) -> Path:
         """Train, predict and evaluate one method; returns the nnssl_evaluate summary JSON. A self-training
